@@ -1,0 +1,296 @@
+"""Frozen, validated configuration objects.
+
+`sidecar.yaml` is parsed and validated once (see `loader.py`) into these objects; request
+handlers take one `Config` snapshot at the start of a request and keep it to the end, so a
+reload never changes the rules under a request in flight. Nothing here does I/O.
+
+Durations are always seconds as floats; rates are fractions in [0, 1]; prices are USD per
+1M tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+PROVIDER_TYPES = ("openai", "anthropic", "gemini")
+STRATEGIES = ("ordered", "weighted", "cheapest", "fastest", "balanced", "quality", "cascade")
+CAPABILITIES = ("chat", "tools", "vision", "json_schema", "embeddings", "streaming")
+
+EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})
+
+
+def _empty_map() -> Mapping[str, Any]:
+    # A mappingproxy is unhashable on 3.11, so dataclasses refuse it as a plain default.
+    return EMPTY_MAP
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    listen: Listen = Listen("127.0.0.1", 7300)
+    admin_listen: Listen = Listen("127.0.0.1", 7301)
+    max_body_bytes: int = 8 * 1024 * 1024
+    drain_timeout: float = 20.0
+    # Longest a request may wait for a rate-limit reset or a queue slot (SPEC §7).
+    max_queue_wait: float = 5.0
+    max_queue: int = 256
+    # Deadline of a request that sends no x-routecar-timeout-ms.
+    default_timeout: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    first_token: float = 60.0
+    idle: float = 60.0
+    total: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    window: float = 30.0
+    min_requests: int = 10
+    failure_rate: float = 0.5
+    consecutive_failures: int = 5
+    open_for: float = 30.0
+    max_open_for: float = 300.0
+    half_open_probes: int = 1
+
+
+# Outcome classes that `retry_on` may name besides plain statuses.
+RETRY_CLASSES = ("429", "5xx", "timeout", "connect")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    base: float = 0.05
+    max: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudget:
+    # Retries may add at most `ratio` of live traffic, but never fewer than `min_per_second`.
+    ratio: float = 0.2
+    min_per_second: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    max_attempts: int = 3
+    # Plain ints are statuses; strings are classes from RETRY_CLASSES ("5xx", "timeout", ...).
+    retry_on: frozenset[int | str] = frozenset({"429", "5xx", "timeout", "connect"})
+    backoff: Backoff = Backoff()
+    budget: RetryBudget = RetryBudget()
+
+
+@dataclass(frozen=True, slots=True)
+class ResilienceConfig:
+    retry: RetryConfig = RetryConfig()
+    circuit_breaker: BreakerConfig = BreakerConfig()
+    # Upper bound on a 429 cooldown, whatever the provider's reset header says.
+    max_cooldown: float = 300.0
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    type: str
+    base_url: str
+    # Never printed: repr=False keeps keys out of logs, tracebacks and `routecar check`.
+    api_key: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=_empty_map, repr=False)
+    timeouts: Timeouts = Timeouts()
+    max_connections: int = 100
+    limits: Limits = Limits()
+    # Per-provider overrides of resilience.retry.retry_on and resilience.circuit_breaker.
+    retry_on: frozenset[int | str] | None = None
+    circuit_breaker: BreakerConfig | None = None
+    drop_unsupported_params: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input: float = 0.0
+    output: float = 0.0
+    cached_input: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    provider: str
+    model: str
+    weight: float = 1.0
+
+    @property
+    def id(self) -> str:
+        """Stable key for health state: `provider/upstream-model`."""
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    slug: str
+    deployments: tuple[Deployment, ...]
+    price: Price = Price()
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    capabilities: frozenset[str] = frozenset({"chat", "tools", "streaming"})
+    quality: float | None = None
+    fallbacks: tuple[str, ...] = ()
+
+    @property
+    def is_embedding(self) -> bool:
+        return "embeddings" in self.capabilities
+
+
+@dataclass(frozen=True)
+class RuleAction:
+    candidates: tuple[str, ...] | None = None
+    strategy: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    # Condition keys as in SPEC §4: "tags.KEY", "prompt_tokens_gt", "prompt_tokens_lt",
+    # "has_tools", "has_images", "json_mode", "matches", "class.NAME".
+    when: Mapping[str, Any]
+    then: RuleAction
+
+
+@dataclass(frozen=True)
+class CascadeConfig:
+    # Each check is "json", "json_schema", "finish_reason", "non_empty" or ("regex", PATTERN).
+    checks: tuple[str | tuple[str, str], ...] = ("finish_reason", "non_empty")
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    period: str  # hour | day | month
+    usd: float
+    when_exceeded: str = "reject"  # reject | downgrade
+    downgrade_to: str | None = None
+    per_tag: str | None = None  # a budget per value of this tag (e.g. team)
+
+
+@dataclass(frozen=True)
+class CanaryConfig:
+    model: str
+    percent: float
+    rollback: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ShadowConfig:
+    strategy: str
+
+
+@dataclass(frozen=True)
+class ExactCacheConfig:
+    ttl: float = 600.0
+    max_entries: int = 10000
+    max_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SemanticCacheConfig:
+    model: str
+    min_similarity: float = 0.95
+    ttl: float = 600.0
+    max_entries: int = 1000
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    exact: ExactCacheConfig | None = None
+    semantic: SemanticCacheConfig | None = None
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    name: str
+    strategy: str
+    candidates: tuple[str, ...]
+    weights: Mapping[str, float] = field(default_factory=_empty_map)  # for `weighted`
+    rules: tuple[Rule, ...] = ()
+    cascade: CascadeConfig | None = None
+    budget: BudgetConfig | None = None
+    canary: CanaryConfig | None = None
+    shadow: ShadowConfig | None = None
+    cache: CacheConfig | None = None
+    # `balanced` weights over normalized cost, latency and quality.
+    balance: Mapping[str, float] = field(default_factory=_empty_map)
+    # Skip deployments whose measured p99 TTFT exceeds this while another meets it.
+    max_ttft_p99: float | None = None
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    name: str
+    type: str  # heuristic | llm | embedding
+    model: str | None = None
+    labels: Any = None  # list of labels (llm) or {label: [examples]} (embedding)
+    timeout: float = 0.3
+    min_similarity: float = 0.6
+    default: str | None = None
+    prompt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    max_age: float | None = 7 * 86400.0
+    max_rows: int | None = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLogConfig:
+    path: str = "./routes.db"
+    flush_interval: float = 0.25
+    batch_size: int = 500
+    queue_size: int = 50_000
+    retention: Retention = Retention()
+    record_prompts: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig
+    providers: Mapping[str, ProviderConfig]
+    models: Mapping[str, ModelConfig]
+    routes: Mapping[str, RouteConfig]
+    resilience: ResilienceConfig
+    route_log: RouteLogConfig
+    classifiers: Mapping[str, ClassifierConfig] = field(default_factory=_empty_map)
+    # sha256 (first 12 hex chars) of the file bytes: the `config_hash` column of each row.
+    hash: str = ""
+    source: str = ""
+    # Problems that do not stop serving (e.g. a provider whose api_key variable is unset).
+    warnings: tuple[str, ...] = ()
+
+    def breaker_for(self, provider: str) -> BreakerConfig:
+        override = self.providers[provider].circuit_breaker
+        return override or self.resilience.circuit_breaker
+
+    def retry_on_for(self, provider: str) -> frozenset[int | str]:
+        override = self.providers[provider].retry_on
+        return override if override is not None else self.resilience.retry.retry_on
+
+    def names(self) -> list[str]:
+        """Every name a request's `model` may take: model slugs and route names."""
+        return sorted({*self.models, *self.routes})
