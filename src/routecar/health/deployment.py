@@ -1,0 +1,295 @@
+"""All the health state of one deployment, and of the provider its deployments share."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..config.model import BreakerConfig, Limits
+from .breaker import HALF_OPEN, OPEN, CircuitBreaker
+from .clock import Clock
+from .cooldown import Cooldown
+from .headroom import ClientLimiter, ReportedHeadroom
+from .ratelimit_headers import RateLimitInfo, parse_rate_limit
+from .values import ADMITTED, ADMITTED_PROBE, Admission, AttemptResult, DeploymentView
+from .windows import LatencyWindow
+
+# Below this share of reported headroom, weight shrinks in proportion, so traffic drifts to
+# other deployments before this one answers 429.
+LOW_HEADROOM = 0.2
+# Provider in-flight above this share of its connection pool starts to shed weight.
+BUSY_POOL = 0.5
+# Pressure never takes the weight of an admissible deployment to zero: zero means "not now".
+MIN_WEIGHT_SHARE = 0.05
+
+
+class ProviderShare:
+    """State every deployment of one provider shares: rpm/tpm window and in-flight count.
+
+    `version` moves on every change, so a deployment's cached view can tell that a sibling
+    deployment's traffic changed its headroom.
+    """
+
+    __slots__ = ("limiter", "max_connections", "in_flight", "version")
+
+    def __init__(self, limits: Limits, max_connections: int, clock: Clock) -> None:
+        self.limiter = ClientLimiter(limits, clock)
+        self.max_connections = max_connections
+        self.in_flight = 0
+        self.version = 0
+
+    def update(self, limits: Limits, max_connections: int) -> None:
+        self.limiter.limits = limits
+        self.max_connections = max_connections
+        self.version += 1
+
+    def started(self, est_tokens: int) -> None:
+        self.in_flight += 1
+        self.limiter.record(est_tokens)
+        self.version += 1
+
+    def finished(self, extra_tokens: int) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+        self.limiter.add_tokens(extra_tokens)
+        self.version += 1
+
+
+class _Cached:
+    """What the router reads, computed once and kept until something changes."""
+
+    __slots__ = ("view", "weight_factor", "until", "share_version")
+
+    def __init__(self, view: DeploymentView, weight_factor: float, until: float,
+                 share_version: int) -> None:
+        self.view = view
+        self.weight_factor = weight_factor  # 0.0 when not admissible
+        self.until = until
+        self.share_version = share_version
+
+
+# Longest a cached view may lag behind changes that only time makes (samples ageing out,
+# rolling windows moving); deadlines such as the end of a cooldown are never missed.
+VIEW_MAX_AGE = 1.0
+
+
+class DeploymentHealth:
+    """One deployment's breaker, cooldown, headroom, windows and in-flight count.
+
+    The router reads `view()` and `effective_weight()` for every candidate of every request,
+    so both come from a cache that any recorded event clears and that expires at the next
+    deadline (open period, cooldown, reset) or after VIEW_MAX_AGE.
+    """
+
+    def __init__(
+        self,
+        dep_id: str,
+        provider: str,
+        model: str,
+        base_weight: float,
+        breaker: BreakerConfig,
+        max_cooldown: float,
+        share: ProviderShare,
+        clock: Clock,
+        wall_clock: Clock,
+    ) -> None:
+        self.id = dep_id
+        self.provider = provider
+        self.model = model
+        self.base_weight = base_weight
+        self.share = share
+        self.breaker = CircuitBreaker(breaker, clock)
+        self.cooldown = Cooldown(max_cooldown, clock)
+        self.headroom = ReportedHeadroom(clock, horizon=max_cooldown)
+        self.latency = LatencyWindow(clock)
+        self.ttft = LatencyWindow(clock)
+        self.in_flight = 0
+        self._clock = clock
+        self._wall = wall_clock
+        self._cached: _Cached | None = None
+
+    def reconfigure(self, breaker: BreakerConfig, max_cooldown: float, base_weight: float,
+                    share: ProviderShare) -> None:
+        self.breaker.reconfigure(breaker)
+        self.cooldown.max_cooldown = max_cooldown
+        self.headroom.horizon = max_cooldown
+        self.base_weight = base_weight
+        self.share = share
+        self._cached = None
+
+    # -- admission -------------------------------------------------------------------------
+
+    def blockers(self, est_tokens: int = 0) -> Iterator[tuple[str, float | None]]:
+        """Each reason this deployment may not take a request now, most severe first.
+
+        Lazy, so admission stops at the first one; nothing is reserved.
+        """
+        breaker = self.breaker
+        state = breaker.state
+        if state == OPEN:
+            yield "circuit_open", breaker.open_until
+        elif state == HALF_OPEN and not breaker.would_allow():
+            yield "circuit_open", None  # a probe is out; its result decides
+        until = self.cooldown.cooling_until
+        if until is not None:
+            yield "cooling_down", until
+        ok, reset_at = self.headroom.has_headroom(est_tokens)
+        if not ok:
+            yield "no_headroom", reset_at
+        reason, retry_at = self.share.limiter.check(est_tokens)
+        if reason is not None:
+            yield reason, retry_at
+
+    def admit(self, est_tokens: int = 0) -> Admission:
+        for reason, retry_at in self.blockers(est_tokens):
+            return Admission(False, reason, retry_at, False)
+        probe = self.breaker.state == HALF_OPEN
+        if not self.breaker.allow():
+            return Admission(False, "circuit_open", None, False)
+        if probe:
+            self._cached = None  # a taken probe slot makes it inadmissible for the next one
+            return ADMITTED_PROBE
+        return ADMITTED
+
+    def release(self, admission: Admission) -> None:
+        if admission.ok and admission.probe:
+            self.breaker.release_probe()
+            self._cached = None
+
+    def force_probe(self) -> None:
+        self.breaker.force_probe()
+        self._cached = None
+
+    def recovery_at(self, est_tokens: int = 0) -> float | None:
+        """Monotonic instant every current blocker will have passed; None if one is unknown."""
+        latest = self._clock()
+        for _reason, retry_at in self.blockers(est_tokens):
+            if retry_at is None:
+                return None
+            latest = max(latest, retry_at)
+        return latest
+
+    # -- attempt lifecycle -----------------------------------------------------------------
+
+    def on_start(self, est_tokens: int = 0) -> None:
+        self._cached = None
+        self.in_flight += 1
+        self.share.started(est_tokens)
+        self.headroom.consume(est_tokens)
+
+    def on_finish(self, result: AttemptResult) -> None:
+        self._cached = None
+        self.in_flight = max(0, self.in_flight - 1)
+        extra = 0
+        if result.tokens is not None and result.est_tokens is not None:
+            extra = result.tokens - result.est_tokens
+        self.share.finished(extra)
+        info: RateLimitInfo | None = None
+        if result.headers:
+            info = parse_rate_limit(result.headers, self._wall())
+            self.headroom.update(info)
+        if result.ttft is not None:
+            self.ttft.add(result.ttft)
+
+        kind = result.kind
+        if kind == "success":
+            # Only successes feed the latency window: a fast connection refusal must not make
+            # a dead deployment look like the fastest one.
+            if result.latency is not None:
+                self.latency.add(result.latency)
+            self.breaker.record_success(result.probe)
+            self.cooldown.on_success()
+        elif kind == "failure":
+            self.breaker.record_failure(result.probe)
+        elif kind == "overloaded":
+            self.cooldown.on_overloaded(info.retry_after if info is not None else None)
+            self.breaker.record_failure(result.probe)
+        else:
+            # 429 and neutral results say nothing about the deployment being up or down.
+            if kind == "rate_limited":
+                self.cooldown.on_rate_limited(info)
+            if result.probe is not False:
+                self.breaker.release_probe()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def headroom_fraction(self) -> float | None:
+        shares = [f for f in (self.headroom.headroom_fraction(), self.share.limiter.fraction())
+                  if f is not None]
+        return min(shares) if shares else None
+
+    def _weight_factor(self) -> float:
+        for _blocker in self.blockers(0):
+            return 0.0
+        factor = 1.0
+        fraction = self.headroom_fraction()
+        if fraction is not None and fraction < LOW_HEADROOM:
+            factor *= max(fraction / LOW_HEADROOM, MIN_WEIGHT_SHARE)
+        pool = self.share.max_connections
+        if pool > 0:
+            load = self.share.in_flight / pool
+            if load > BUSY_POOL:
+                factor *= max((1.0 - load) / (1.0 - BUSY_POOL), MIN_WEIGHT_SHARE)
+        return factor
+
+    def _next_change(self, now: float) -> float:
+        """When time alone next changes what the router may read."""
+        deadlines = [now + VIEW_MAX_AGE, self.headroom.next_change()]
+        deadlines.append(self.breaker.open_until)
+        deadlines.append(self.cooldown.cooling_until)
+        deadlines.append(self.share.limiter.check(0)[1])
+        return min(d for d in deadlines if d is not None)
+
+    def _current(self) -> _Cached:
+        now = self._clock()
+        cached = self._cached
+        if cached is not None and now < cached.until and cached.share_version == self.share.version:
+            return cached
+        lat, ttft = self.latency, self.ttft
+        view = DeploymentView(
+            state=self.breaker.state,
+            in_flight=self.in_flight,
+            ttft_p50=ttft.p50,
+            ttft_p95=ttft.p95,
+            ttft_p99=ttft.p99,
+            latency_p50=lat.p50,
+            latency_p95=lat.p95,
+            latency_p99=lat.p99,
+            samples=lat.count,
+            ttft_samples=ttft.count,
+            headroom_fraction=self.headroom_fraction(),
+            cooling_until=self.cooldown.cooling_until,
+            error_rate=self.breaker.error_rate(),
+        )
+        cached = _Cached(view, self._weight_factor(), self._next_change(now), self.share.version)
+        self._cached = cached
+        return cached
+
+    def view(self) -> DeploymentView:
+        return self._current().view
+
+    def effective_weight(self, base_weight: float) -> float:
+        """`base_weight` shrunk by low headroom and a busy pool; 0 when not admissible now."""
+        return base_weight * self._current().weight_factor
+
+    def snapshot(self) -> dict[str, Any]:
+        breaker = self.breaker.snapshot()
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            **breaker,
+            **self.cooldown.snapshot(),
+            "headroom": {**self.headroom.snapshot(), "client": self.share.limiter.snapshot()},
+            "in_flight": self.in_flight,
+            "latency_ms": _percentiles_ms(self.latency),
+            "ttft_ms": _percentiles_ms(self.ttft),
+            "samples": self.latency.count,
+            "ttft_samples": self.ttft.count,
+            "base_weight": self.base_weight,
+            "effective_weight": round(self.effective_weight(self.base_weight), 4),
+        }
+
+
+def _percentiles_ms(window: LatencyWindow) -> dict[str, float | None]:
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value * 1000.0, 2)
+
+    return {"p50": ms(window.p50), "p95": ms(window.p95), "p99": ms(window.p99)}
