@@ -1,0 +1,144 @@
+"""Gemini `GenerateContentResponse` -> canonical, for whole bodies and for stream events.
+
+A Gemini stream is a series of whole GenerateContentResponse objects with no end marker: the
+HTTP body simply ends. The decoder therefore calls the stream done once every candidate it has
+seen reported a finishReason, and emits the usage chunk right then, from the latest
+usageMetadata (Gemini sends the final counts on the event that carries the finishReason).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from . import _tx_common as tx
+from ._tx_gemini_req import SIGNATURE_SEP
+from .base import Chunk, SSEEvent, UpstreamStreamError
+
+FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+
+RETRYABLE_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
+
+
+def finish_reason(raw: Any, has_calls: bool) -> str:
+    mapped = FINISH_REASONS.get(raw, "stop")
+    return "tool_calls" if has_calls and mapped == "stop" else mapped
+
+
+def usage_from(meta: Any) -> dict[str, Any]:
+    meta = meta if isinstance(meta, dict) else {}
+    prompt = tx.int_of(meta.get("promptTokenCount")) + tx.int_of(meta.get("toolUsePromptTokenCount"))
+    thoughts = tx.int_of(meta.get("thoughtsTokenCount"))
+    completion = tx.int_of(meta.get("candidatesTokenCount")) + thoughts
+    return tx.canonical_usage(prompt, completion, tx.int_of(meta.get("cachedContentTokenCount")), 0, thoughts)
+
+
+def tool_call(part: dict[str, Any], new_id: tx.IdFactory) -> dict[str, Any]:
+    fc = part["functionCall"]
+    call_id = str(fc.get("id") or new_id("call_"))
+    if part.get("thoughtSignature"):
+        call_id += SIGNATURE_SEP + str(part["thoughtSignature"])
+    args = fc.get("args") or {}
+    return {"id": call_id, "type": "function", "function": {"name": fc.get("name"), "arguments": orjson.dumps(args).decode()}}
+
+
+def split_parts(candidate: dict[str, Any], new_id: tx.IdFactory) -> tuple[str, str, list[dict[str, Any]]]:
+    """(answer text, thought text, tool calls) of one candidate."""
+    text: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    parts = (candidate.get("content") or {}).get("parts") or ()
+    for part in parts:
+        if not isinstance(part, dict):
+            continue
+        if isinstance(part.get("functionCall"), dict):
+            calls.append(tool_call(part, new_id))
+        elif isinstance(part.get("text"), str):
+            (thoughts if part.get("thought") else text).append(part["text"])
+    return "".join(text), "".join(thoughts), calls
+
+
+def stream_error(data: dict[str, Any]) -> UpstreamStreamError:
+    err = data["error"] if isinstance(data["error"], dict) else {"message": str(data["error"])}
+    status = str(err.get("status") or "UNKNOWN")
+    message = str(err.get("message") or "upstream stream error")
+    return UpstreamStreamError(message, status, retryable=status in RETRYABLE_STATUSES)
+
+
+class GeminiStreamDecoder:
+    __slots__ = ("done", "_id", "_created", "_model", "_clock", "_new_id", "_calls", "_finished", "_usage")
+
+    def __init__(self, upstream_model: str, clock: tx.Clock, new_id: tx.IdFactory) -> None:
+        self.done = False
+        self._clock = clock
+        self._new_id = new_id
+        self._id = ""
+        self._created = 0
+        self._model = upstream_model
+        self._calls: dict[int, int] = {}  # candidate index -> tool calls so far; keys = seen candidates
+        self._finished: set[int] = set()
+        self._usage: Any = None
+
+    def feed(self, event: SSEEvent) -> list[Chunk]:
+        data = orjson.loads(event.data)  # ValueError on garbage: the dispatcher calls it malformed
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]  # a JSON-array framed body split per element
+        if not isinstance(data, dict):
+            raise ValueError("stream event is not a JSON object")
+        if "error" in data:
+            raise stream_error(data)
+        if not self._id:
+            self._id = "chatcmpl-" + str(data.get("responseId") or self._new_id(""))
+            self._created = tx.now_seconds(self._clock)
+            self._model = str(data.get("modelVersion") or self._model)
+        if data.get("usageMetadata"):
+            self._usage = data["usageMetadata"]
+        chunks: list[Chunk] = []
+        candidates = data.get("candidates") or ()
+        block = (data.get("promptFeedback") or {}).get("blockReason")
+        if block and not candidates:
+            chunks.append(self._chunk({"role": "assistant", "content": None}, "content_filter", 0))
+            self._calls.setdefault(0, 0)
+            self._finished.add(0)
+        for position, cand in enumerate(candidates):
+            if isinstance(cand, dict):
+                chunks.extend(self._candidate(cand, position))
+        if not self.done and self._calls and len(self._finished) == len(self._calls):
+            self.done = True
+            chunks.append(Chunk(tx.usage_chunk(self._id, self._created, self._model, usage_from(self._usage))))
+        return chunks
+
+    def _candidate(self, cand: dict[str, Any], position: int) -> list[Chunk]:
+        index = cand.get("index", position)
+        delta: dict[str, Any] = {}
+        if index not in self._calls:
+            self._calls[index] = 0
+            delta["role"] = "assistant"
+        text, thoughts, calls = split_parts(cand, self._new_id)
+        if text:
+            delta["content"] = text
+        if thoughts:
+            delta["reasoning_content"] = thoughts
+        if calls:
+            first = self._calls[index]
+            delta["tool_calls"] = [{"index": first + k, **call} for k, call in enumerate(calls)]
+            self._calls[index] = first + len(calls)
+        chunks = [self._chunk(delta, None, index)] if delta else []
+        raw_finish = cand.get("finishReason")
+        if raw_finish and index not in self._finished:
+            self._finished.add(index)
+            chunks.append(self._chunk({}, finish_reason(raw_finish, self._calls[index] > 0), index))
+        return chunks
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None, index: int) -> Chunk:
+        return Chunk(tx.chunk_dict(self._id, self._created, self._model, delta, finish, index))

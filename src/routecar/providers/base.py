@@ -1,0 +1,136 @@
+"""The provider adapter seam: one adapter per wire protocol.
+
+Inside routecar the canonical request and response are OpenAI Chat Completions dicts (the
+protocol every app and most providers already speak). An adapter turns a canonical request
+into its provider's wire request and the provider's answers (whole bodies or stream events)
+back into canonical dicts. Adapters are pure: no I/O, no awaits; the dispatcher owns the
+network. Adding a protocol touches only this folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..config.model import ProviderConfig
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    method: str = "POST"
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    """One server-sent event: `event:` name (None when absent) and the joined `data:` bytes."""
+
+    data: bytes
+    event: str | None = None
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One canonical stream chunk (an OpenAI `chat.completion.chunk` dict).
+
+    `raw` holds the upstream's own JSON bytes when no translation happened, so the OpenAI entry
+    point forwards them untouched instead of re-serializing.
+    """
+
+    data: dict[str, Any]
+    raw: bytes | None = None
+
+    @property
+    def has_content(self) -> bool:
+        """True once the chunk carries something the app must see (not an empty preamble)."""
+        for choice in self.data.get("choices") or ():
+            if choice.get("finish_reason"):
+                return True
+            delta = choice.get("delta") or {}
+            if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
+                return True
+            if delta.get("function_call") or delta.get("reasoning_content"):
+                return True
+        return False
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return self.data.get("usage")
+
+
+class UpstreamStreamError(Exception):
+    """An error reported inside an upstream stream (e.g. Anthropic's `error` event)."""
+
+    def __init__(self, message: str, error_type: str = "api_error", retryable: bool = True):
+        super().__init__(message)
+        self.error_type = error_type
+        self.retryable = retryable
+
+
+@dataclass(slots=True)
+class UpstreamError:
+    """What an upstream error body said, in canonical terms."""
+
+    message: str
+    type: str = "upstream_error"
+    code: str | None = None
+    context_length: bool = False  # the prompt did not fit: move to a larger window
+
+
+@dataclass(slots=True)
+class Translation:
+    """Request-side notes from an adapter, e.g. parameters it dropped."""
+
+    dropped_params: list[str] = field(default_factory=list)
+
+
+class UnsupportedParam(Exception):
+    """A request parameter this provider cannot take (answered as 400 naming it)."""
+
+    def __init__(self, param: str, provider_type: str):
+        super().__init__(f"parameter '{param}' is not supported by {provider_type} providers")
+        self.param = param
+
+
+class StreamDecoder(Protocol):
+    def feed(self, event: SSEEvent) -> list[Chunk]:
+        """Translate one upstream event into zero or more canonical chunks.
+
+        Raises UpstreamStreamError for an in-stream error event.
+        """
+
+    @property
+    def done(self) -> bool:
+        """True once the upstream said the stream is complete (`[DONE]`, `message_stop`, ...)."""
+
+
+class Adapter(Protocol):
+    type: str
+
+    def chat_request(
+        self,
+        provider: ProviderConfig,
+        upstream_model: str,
+        body: dict[str, Any],
+        stream: bool,
+        notes: Translation,
+    ) -> UpstreamRequest:
+        """Build the wire request. `body` is canonical and must not be mutated."""
+
+    def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
+        """Turn a whole (non-streaming) success body into a canonical `chat.completion` dict.
+
+        Raises ValueError on a body that is not what the protocol promises.
+        """
+
+    def stream_decoder(self, upstream_model: str) -> StreamDecoder: ...
+
+    def embeddings_request(
+        self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]
+    ) -> UpstreamRequest: ...
+
+    def embeddings_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]: ...
+
+    def parse_error(self, status: int, payload: bytes) -> UpstreamError: ...
