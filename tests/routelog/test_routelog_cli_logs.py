@@ -1,0 +1,159 @@
+"""`routecar logs`, run in-process through its parser, and `-f` as a real subprocess."""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from routecar.routelog import cli_logs
+from routecar.routelog.render import Printer
+
+from tests.routelog.builders import every_kind, read_all, record, run_cli, write_rows
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "routes.db")
+    now = time.time()
+    recs = [record(i, ts=now - 100 + i) for i in range(60)]
+    recs[10] = record(10, ts=now - 90, provider="anthropic", chosen_model="claude-haiku",
+                      tags={"team": "billing"}, outcome="timeout", status=504)
+    recs[20] = record(20, ts=now - 7200, outcome="rate_limited", status=429)  # two hours ago
+    write_rows(path, recs)
+    return path
+
+
+def lines(out: str) -> list[str]:
+    return [ln for ln in out.splitlines() if ln.strip()]
+
+
+def test_newest_rows_last_with_a_header(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(cli_logs, ["--db", db]) == 0
+    out = lines(capsys.readouterr().out)
+    assert out[0].split()[:3] == ["TIME", "REQUEST", "MODEL"]
+    assert len(out) == 51  # header + the default 50
+    assert "req-000010" in out[1] and "req-000059" in out[-1]
+    # plain text when not a terminal, columns aligned
+    assert "\x1b[" not in "".join(out)
+    assert out[1].index("anthropic") == out[2].index("openai") == out[-1].index("openai")
+    assert "fast -> gpt-4o-mini" in out[-1] and "159/20" in out[-1] and "req-000059" in out[-1]
+    assert "stream cache=miss fallback" in out[-1]
+
+
+def test_limit_since_errors_and_where(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(cli_logs, ["--db", db, "-n", "3"]) == 0
+    assert [ln.split()[1] for ln in lines(capsys.readouterr().out)[1:]] == [
+        "req-000057", "req-000058", "req-000059"]
+    assert run_cli(cli_logs, ["--db", db, "-n", "100", "--since", "10m"]) == 0
+    out = capsys.readouterr().out
+    assert "req-000020" not in out and "req-000021" in out
+    assert run_cli(cli_logs, ["--db", db, "--errors", "-n", "100"]) == 0
+    ids = [ln.split()[1] for ln in lines(capsys.readouterr().out)[1:]]
+    assert ids == ["req-000010", "req-000020"]
+    assert run_cli(cli_logs, ["--db", db, "--where", "provider=anthropic", "outcome=timeout"]) == 0
+    assert [ln.split()[1] for ln in lines(capsys.readouterr().out)[1:]] == ["req-000010"]
+    assert run_cli(cli_logs, ["--db", db, "--where", "tags.team=billing", "--json"]) == 0
+    rows = [orjson.loads(ln) for ln in lines(capsys.readouterr().out)]
+    assert [r["request_id"] for r in rows] == ["req-000010"]
+    assert rows[0]["tags"] == {"team": "billing"} and rows[0]["attempt_log"][0]["status"] == 503
+    assert run_cli(cli_logs, ["--db", db, "--where", "status>=500", "--json"]) == 0
+    assert [orjson.loads(ln)["status"] for ln in lines(capsys.readouterr().out)] == [504]
+    assert run_cli(cli_logs, ["--db", db, "--where", "provider!=openai", "--json"]) == 0
+    assert [orjson.loads(ln)["request_id"] for ln in lines(capsys.readouterr().out)] == ["req-000010"]
+    assert run_cli(cli_logs, ["--db", db, "--where", "stream=true", "-n", "1000", "--json"]) == 0
+    assert len(lines(capsys.readouterr().out)) == 60
+
+
+def test_where_rejects_unknown_columns_and_binds_values(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(cli_logs, ["--db", db, "--where", "nope=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown column 'nope'" in err and "chosen_model" in err and "tags.NAME" in err
+    # A value is a value: quotes in it cannot widen the query.
+    assert run_cli(cli_logs, ["--db", db, "--where", "provider=openai' OR '1'='1", "--json"]) == 0
+    assert capsys.readouterr().out == ""
+    assert run_cli(cli_logs, ["--db", db, "--where", "provider;DROP TABLE route_log--=x"]) == 2
+    assert run_cli(cli_logs, ["--db", db, "--where", 'tags.te"am=x']) == 2
+    assert run_cli(cli_logs, ["--db", db, "--where", "provider"]) == 2
+    capsys.readouterr()
+    assert len(read_all(db)) == 60
+
+
+def test_missing_database_and_bad_since(tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(cli_logs, ["--db", str(tmp_path / "nope.db")]) == 1
+    assert "no route log at" in capsys.readouterr().err
+    assert not (tmp_path / "nope.db").exists()
+    assert run_cli(cli_logs, ["--db", db, "--since", "yesterday-ish"]) == 2
+    assert "bad duration" in capsys.readouterr().err
+
+
+def test_every_kind_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(tmp_path / "r.db")
+    write_rows(path, every_kind())
+    assert run_cli(cli_logs, ["--db", path, "-n", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "budget_rejected" in out and "client_cancelled" in out and "budget_rejected happened" in out
+
+
+def test_colour_on_a_terminal() -> None:
+    buf = io.StringIO()
+    view = cli_logs._View(Printer(buf, color=True), as_json=False)
+    row = {"request_id": "r1", "outcome": "timeout", "status": 504, "requested_model": "fast", "chosen_model": "m"}
+    view.show([row], header=True)
+    text = buf.getvalue()
+    assert "\x1b[" in text and "fast → m" in text and "timeout" in text
+
+
+def _reader(stream: io.BufferedReader, out: "queue.Queue[str]") -> None:
+    for raw in iter(stream.readline, b""):
+        out.put(raw.decode())
+
+
+def _expect(out: "queue.Queue[str]", needle: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            line = out.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"{needle!r} never printed; got {seen!r}")
+
+
+def test_follow_prints_rows_written_after_it_started(db: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "routecar.routelog.cli_logs", "--db", db, "-f", "-n", "2",
+         "--interval", "0.05", "--where", "provider=openai"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    out: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, out), daemon=True).start()
+    try:
+        _expect(out, "req-000059")
+        write_rows(db, [record(900, provider="anthropic"), record(901, ts=time.time())])
+        line = _expect(out, "req-000901")
+        assert "openai" in line
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean exit, no traceback
+        assert proc.wait(timeout=20) == 0
+        assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+        rest = "".join(out.queue)
+        assert "req-000900" not in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
