@@ -1,0 +1,154 @@
+"""Token and cost estimates, and the RoutingRequest the server builds once per request.
+
+Estimates never call a tokenizer or the network: ~4 characters per token over message text is
+within ~20% for English prose, which is enough to rank candidates by cost and to keep a prompt
+away from a window it clearly does not fit. The true cost comes from `usage` afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import orjson
+
+from ..config.model import ModelConfig
+from .plan import RoutingRequest
+
+CHARS_PER_TOKEN = 4
+# Chat formats wrap every message in a few role/separator tokens, and prime the reply.
+MESSAGE_OVERHEAD = 4
+REPLY_PRIMING = 3
+# What a high-detail 1024x1024 image costs on OpenAI; other providers are in the same range.
+IMAGE_TOKENS = 765
+# Expected answer length when the request sets no max_tokens.
+DEFAULT_OUTPUT_TOKENS = 256
+
+_IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
+_PER_TOKEN = 1e-6  # prices are per 1M tokens
+
+
+def _content_size(content: Any) -> tuple[int, int, str]:
+    """(characters, images, text) of one message's content (a string or a list of parts)."""
+    if isinstance(content, str):
+        return len(content), 0, content
+    if not isinstance(content, list):
+        return (0, 0, "") if content is None else (len(str(content)), 0, "")
+    chars = images = 0
+    texts: list[str] = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind in _IMAGE_PARTS:
+            images += 1
+        elif isinstance(part.get("text"), str):
+            chars += len(part["text"])
+            texts.append(part["text"])
+        else:
+            # tool results, audio, documents: size of their JSON is a fair stand-in.
+            chars += len(orjson.dumps(part))
+    return chars, images, "\n".join(texts)
+
+
+def _embedding_tokens(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value) // CHARS_PER_TOKEN + 1
+    if isinstance(value, list):
+        if value and isinstance(value[0], int):
+            return len(value)  # already token ids
+        return sum(_embedding_tokens(v) for v in value)
+    return 0
+
+
+def est_prompt_tokens(body: Mapping[str, Any], endpoint: str = "chat") -> int:
+    """Estimated prompt tokens of a canonical (OpenAI-shaped) body."""
+    return _scan(body, endpoint)[0]
+
+
+def _scan(body: Mapping[str, Any], endpoint: str) -> tuple[int, bool, str]:
+    """(prompt tokens, has images, last user text) in one pass over the body."""
+    if endpoint == "embeddings":
+        return _embedding_tokens(body.get("input")), False, ""
+    chars = images = 0
+    messages = body.get("messages") or ()
+    last_user = ""
+    for msg in messages:
+        if not isinstance(msg, dict):
+            continue
+        c, i, text = _content_size(msg.get("content"))
+        chars += c
+        images += i
+        calls = msg.get("tool_calls")
+        if calls:
+            chars += len(orjson.dumps(calls))
+        if msg.get("role") == "user":
+            last_user = text
+    system = body.get("system")  # Anthropic-shaped bodies keep the system prompt outside
+    if system:
+        chars += _content_size(system)[0]
+    tools = body.get("tools") or body.get("functions")
+    if tools:
+        chars += len(orjson.dumps(tools))
+    tokens = chars // CHARS_PER_TOKEN + MESSAGE_OVERHEAD * len(messages) + REPLY_PRIMING
+    return tokens + images * IMAGE_TOKENS, images > 0, last_user
+
+
+def requested_output_tokens(body: Mapping[str, Any]) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def expected_output_tokens(model: ModelConfig, req: RoutingRequest) -> int:
+    """Output tokens to plan for on this model: the request's ask, capped by the model's."""
+    if req.endpoint == "embeddings":
+        return 0
+    wanted = req.est_output_tokens or DEFAULT_OUTPUT_TOKENS
+    cap = model.max_output_tokens
+    return wanted if cap is None or wanted <= cap else cap
+
+
+def estimate_cost(model: ModelConfig, prompt_tokens: int, output_tokens: int) -> float:
+    """USD for a call with these token counts at list price (no cache discount assumed)."""
+    price = model.price
+    return (prompt_tokens * price.input + output_tokens * price.output) * _PER_TOKEN
+
+
+def actual_cost(model: ModelConfig, usage: Mapping[str, Any] | None) -> float:
+    """USD from an OpenAI-shaped `usage`; cached prompt tokens are billed at `cached_input`."""
+    if not usage:
+        return 0.0
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens") or 0
+    details = usage.get("prompt_tokens_details") or {}
+    cached = min(details.get("cached_tokens") or 0, prompt) if isinstance(details, dict) else 0
+    price = model.price
+    cached_price = price.input if price.cached_input is None else price.cached_input
+    usd = (prompt - cached) * price.input + cached * cached_price + completion * price.output
+    return usd * _PER_TOKEN
+
+
+def build_routing_request(
+    endpoint: str, body: Mapping[str, Any], tags: Mapping[str, str] | None = None
+) -> RoutingRequest:
+    """The router's input for one request (one pass over the body, no copies of it)."""
+    prompt_tokens, has_images, last_user = _scan(body, endpoint)
+    fmt = body.get("response_format")
+    fmt_type = fmt.get("type") if isinstance(fmt, dict) else None
+    wanted = requested_output_tokens(body)
+    return RoutingRequest(
+        model=str(body.get("model") or ""),
+        endpoint=endpoint,
+        body=body,  # type: ignore[arg-type]
+        tags=dict(tags) if tags else {},
+        est_prompt_tokens=prompt_tokens,
+        est_output_tokens=0 if endpoint == "embeddings" else (wanted or DEFAULT_OUTPUT_TOKENS),
+        has_tools=bool(body.get("tools") or body.get("functions")),
+        has_images=has_images,
+        json_mode=fmt_type in ("json_object", "json_schema"),
+        json_schema=fmt_type == "json_schema",
+        stream=body.get("stream") is True,
+        last_user_text=last_user,
+    )
