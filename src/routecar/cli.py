@@ -1,0 +1,171 @@
+"""`routecar` command line: thin commands over the pieces of the package.
+
+Each command imports what it needs when it runs, so `serve` never pays for the CLI-only
+libraries (rich, sqlite readers) and the SRE commands never pay for the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable
+
+DEFAULT_CONFIG = "./sidecar.yaml"
+
+
+def config_path(args: argparse.Namespace) -> str:
+    return args.config or os.environ.get("ROUTECAR_CONFIG") or DEFAULT_CONFIG
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", help="config file (default: $ROUTECAR_CONFIG, else ./sidecar.yaml)")
+
+
+def _load_or_exit(path: str):
+    from .config.loader import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"routecar: invalid config {path}:", file=sys.stderr)
+        for err in exc.errors:
+            print(f"  {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .observability.jsonlog import setup_logging, shutdown_logging
+
+    setup_logging(args.log_level)
+    path = config_path(args)
+    config = _load_or_exit(path)
+    for warning in config.warnings:
+        import logging
+
+        logging.getLogger("routecar.config").warning(warning)
+    from .server.app import run_serve
+
+    try:
+        return run_serve(path)
+    finally:
+        shutdown_logging()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .config.describe import format_config
+
+    path = config_path(args)
+    config = _load_or_exit(path)
+    print(format_config(config))
+    print(f"OK: {path} is valid (config hash {config.hash})")
+    return 0
+
+
+def _resolve_db(args: argparse.Namespace) -> None:
+    if getattr(args, "db", None):
+        return
+    path = config_path(args)
+    if os.path.exists(path):
+        args.db = _load_or_exit(path).route_log.path
+    else:
+        print(f"routecar: no --db given and no config at {path} to read route_log.path from", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def _db_command(module: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        _resolve_db(args)
+        return importlib.import_module(f".routelog.{module}", __package__).run(args)
+
+    return run
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = args.admin.rstrip("/") + "/state"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - admin URL given by the operator
+            state = json.loads(resp.read())
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"routecar: cannot read {url}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(state, indent=2))
+        return 0
+    from .health_view import print_state
+
+    print_state(state)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(seconds=args.seconds, rps=args.rps)
+
+
+def cmd_fake_provider(args: argparse.Namespace) -> int:
+    from .fake.cli import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="routecar", description="LLM routing sidecar")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the proxy")
+    _add_config(p)
+    p.add_argument("--log-level", default=os.environ.get("ROUTECAR_LOG_LEVEL", "info"))
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("check", help="validate a config without serving")
+    _add_config(p)
+    p.set_defaults(func=cmd_check)
+
+    from .routelog import cli_explain, cli_logs, cli_stats
+
+    for name, module, helptext in (("logs", cli_logs, "tail the route log"),
+                                   ("stats", cli_stats, "per-group request statistics"),
+                                   ("explain", cli_explain, "the whole decision for one request")):
+        p = sub.add_parser(name, help=helptext)
+        _add_config(p)
+        module.add_arguments(p)
+        if not any(a.dest == "db" for a in p._actions):
+            p.add_argument("--db", help="route log file (default: route_log.path of the config)")
+        p.set_defaults(func=_db_command(module.__name__.rsplit(".", 1)[1]))
+
+    p = sub.add_parser("state", help="live in-memory health state")
+    p.add_argument("--admin", default=os.environ.get("ROUTECAR_ADMIN", "http://127.0.0.1:7301"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_state)
+
+    p = sub.add_parser("demo", help="offline demo: fake providers, traffic, an outage, live view")
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--rps", type=float, default=20.0)
+    p.set_defaults(func=cmd_demo)
+
+    from .fake import cli as fake_cli
+
+    p = sub.add_parser("fake-provider", help="a fake OpenAI/Anthropic/Gemini upstream with injectable faults")
+    fake_cli.add_arguments(p)
+    p.set_defaults(func=cmd_fake_provider)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""One upstream attempt over HTTP: the only place that touches the network.
+
+Time budgets (SPEC §7): connect, first token (response headers plus, for streams, the first
+content chunk), idle between chunks, and the request's own deadline, whichever ends first. A
+stream is only handed to the app once its first content chunk is in hand; preamble frames
+that came before are held back, so an attempt that dies early fails over without the app
+having seen a byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+import aiohttp
+import orjson
+
+from ..config.model import Timeouts
+from ..providers.base import Adapter, Chunk, StreamDecoder, UpstreamRequest, UpstreamStreamError
+from ..providers.sse import SSEParser
+from .outcome import AttemptFailure
+
+_READ_SIZE = 2**16
+
+
+@dataclass(slots=True)
+class UnaryAnswer:
+    status: int
+    headers: Any
+    body: dict[str, Any]
+    latency: float
+
+
+class StreamBroken(Exception):
+    """A committed stream failed; `kind` is the attempt's error class."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(detail or kind)
+        self.kind = kind
+        self.detail = detail
+
+
+def _client_timeout(timeouts: Timeouts, budget: float) -> aiohttp.ClientTimeout:
+    connect = min(timeouts.connect, budget)
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
+
+
+async def _send(session: aiohttp.ClientSession, req: UpstreamRequest, timeouts: Timeouts, budget: float):
+    return await session.request(
+        req.method, req.url, data=req.body, headers=req.headers, timeout=_client_timeout(timeouts, budget),
+        allow_redirects=False,
+    )
+
+
+def _connect_failure(exc: BaseException) -> AttemptFailure:
+    return AttemptFailure("connect", detail=type(exc).__name__)
+
+
+async def _http_failure(resp: aiohttp.ClientResponse, adapter: Adapter) -> AttemptFailure:
+    try:
+        payload = await resp.read()
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        payload = b""
+    return AttemptFailure("http", status=resp.status, error=adapter.parse_error(resp.status, payload), headers=resp.headers)
+
+
+async def call_unary(
+    session: aiohttp.ClientSession,
+    req: UpstreamRequest,
+    parse: Callable[[bytes], dict[str, Any]],
+    adapter: Adapter,
+    timeouts: Timeouts,
+    deadline: float,
+) -> UnaryAnswer | AttemptFailure:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    budget = min(timeouts.total, deadline - start)
+    if budget <= 0:
+        return AttemptFailure("timeout", detail="no time left")
+    try:
+        async with asyncio.timeout(budget):
+            try:
+                resp = await _send(session, req, timeouts, budget)
+            except aiohttp.ClientConnectorError as exc:
+                return _connect_failure(exc)
+            except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+                if isinstance(exc, aiohttp.ServerTimeoutError) and "connect" in str(exc).lower():
+                    return AttemptFailure("connect", detail="connect timeout")
+                raise
+            async with resp:
+                if resp.status >= 400:
+                    return await _http_failure(resp, adapter)
+                payload = await resp.read()
+    except (asyncio.TimeoutError, TimeoutError):
+        return AttemptFailure("timeout", detail=f"no answer within {budget:.3g}s")
+    except aiohttp.ClientConnectionError as exc:
+        return AttemptFailure("connect" if isinstance(exc, aiohttp.ClientConnectorError) else "stream_broken",
+                              detail=type(exc).__name__)
+    except aiohttp.ClientError as exc:
+        return AttemptFailure("malformed", detail=type(exc).__name__)
+    try:
+        body = parse(payload)
+    except (ValueError, TypeError, KeyError) as exc:
+        return AttemptFailure("malformed", status=resp.status, detail=f"unparseable body ({type(exc).__name__})")
+    return UnaryAnswer(resp.status, resp.headers, body, loop.time() - start)
+
+
+@dataclass
+class OpenedStream:
+    """A stream whose first content chunk has arrived; the rest is read on demand."""
+
+    resp: aiohttp.ClientResponse
+    parser: SSEParser
+    decoder: StreamDecoder
+    head: list[Chunk]
+    started: float
+    ttft: float
+    idle: float
+    deadline: float
+    pending: list[Chunk] = field(default_factory=list)
+    finished: bool = False
+
+    async def rest(self) -> AsyncIterator[Chunk]:
+        """Chunks after the head, one upstream event at a time, never coalesced."""
+        loop = asyncio.get_running_loop()
+        content = self.resp.content
+        try:
+            for chunk in self.pending:
+                yield chunk
+            self.pending = []
+            async with asyncio.timeout(None) as timer:
+                while not self.decoder.done:
+                    now = loop.time()
+                    timer.reschedule(min(now + self.idle, self.deadline))
+                    try:
+                        data = await content.readany()
+                    except (asyncio.TimeoutError, TimeoutError):
+                        raise
+                    except aiohttp.ClientError as exc:
+                        raise StreamBroken("stream_broken", type(exc).__name__) from None
+                    if not data:
+                        for chunk in _decode_events(self.decoder, self.parser.flush()):
+                            yield chunk
+                        if not self.decoder.done and not self.finished:
+                            raise StreamBroken("stream_broken", "upstream closed the stream before it was complete")
+                        break
+                    for chunk in _decode_events(self.decoder, self.parser.feed(data)):
+                        if chunk.data.get("choices") and any(c.get("finish_reason") for c in chunk.data["choices"]):
+                            self.finished = True
+                        yield chunk
+        except (asyncio.TimeoutError, TimeoutError):
+            which = "timeout" if loop.time() >= self.deadline - 1e-3 else "idle_timeout"
+            raise StreamBroken(which, "upstream stalled mid-stream") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self.resp.closed:
+            self.resp.close()
+
+
+def _decode_events(decoder: StreamDecoder, events) -> list[Chunk]:
+    out: list[Chunk] = []
+    for event in events:
+        try:
+            out.extend(decoder.feed(event))
+        except UpstreamStreamError as exc:
+            raise StreamBroken("stream_broken", f"upstream error event: {exc}") from None
+        except (ValueError, TypeError, KeyError, orjson.JSONDecodeError):
+            raise StreamBroken("malformed", "unparseable stream event") from None
+    return out
+
+
+async def open_stream(
+    session: aiohttp.ClientSession,
+    req: UpstreamRequest,
+    adapter: Adapter,
+    upstream_model: str,
+    timeouts: Timeouts,
+    deadline: float,
+) -> OpenedStream | AttemptFailure:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    budget = min(timeouts.first_token, timeouts.total, deadline - start)
+    if budget <= 0:
+        return AttemptFailure("timeout", detail="no time left")
+    resp: aiohttp.ClientResponse | None = None
+    head: list[Chunk] = []
+    parser = SSEParser()
+    decoder = adapter.stream_decoder(upstream_model)
+    try:
+        async with asyncio.timeout(budget):
+            try:
+                resp = await _send(session, req, timeouts, budget)
+            except aiohttp.ClientConnectorError as exc:
+                return _connect_failure(exc)
+            if resp.status >= 400:
+                async with resp:
+                    return await _http_failure(resp, adapter)
+            ctype = resp.headers.get("content-type", "")
+            if "event-stream" not in ctype and "json" not in ctype:
+                resp.close()
+                return AttemptFailure("malformed", status=resp.status, detail=f"not a stream (content-type {ctype or 'none'})")
+            while True:
+                data = await resp.content.readany()
+                if not data:
+                    events = parser.flush()
+                else:
+                    events = parser.feed(data)
+                chunks = _decode_events(decoder, events)
+                for i, chunk in enumerate(chunks):
+                    head.append(chunk)
+                    if chunk.has_content:
+                        opened = OpenedStream(resp, parser, decoder, head, start, loop.time() - start,
+                                              timeouts.idle, min(deadline, start + timeouts.total))
+                        opened.pending = chunks[i + 1:]
+                        return opened
+                if not data or decoder.done:
+                    resp.close()
+                    return AttemptFailure("stream_broken", status=resp.status, detail="stream ended before any content")
+    except (asyncio.TimeoutError, TimeoutError):
+        if resp is not None:
+            resp.close()
+        kind = "first_token_timeout" if budget < deadline - start else "timeout"
+        return AttemptFailure(kind, detail=f"no first token within {budget:.3g}s")
+    except StreamBroken as exc:
+        if resp is not None:
+            resp.close()
+        return AttemptFailure(exc.kind, status=resp.status if resp else None, detail=exc.detail)
+    except aiohttp.ClientError as exc:
+        if resp is not None:
+            resp.close()
+        return AttemptFailure("stream_broken" if resp is not None else "connect", detail=type(exc).__name__)
+    except BaseException:
+        if resp is not None:
+            resp.close()
+        raise

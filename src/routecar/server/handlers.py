@@ -1,0 +1,252 @@
+"""Data-plane endpoints: one pipeline, three entry points (SPEC §3).
+
+parse → route (pure) → dispatch (network) → answer in the entry point's protocol → one
+route-log row. The route-log row and the metrics are written for every request, rejected and
+cancelled ones included, from the `finally` of the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import orjson
+from aiohttp import web
+
+from ..dispatch.dispatcher import Attempts, DispatchError, Success
+from ..providers import anthropic_inbound
+from ..providers.base import UnsupportedParam
+from ..router.cost import actual_cost, build_routing_request
+from ..router.plan import Plan, RoutingError
+from ..routelog.record import RouteRecord
+from .errors import JSON, ApiError, error_response
+from .keys import RUNTIME
+from .request_parsing import (new_request_id, parse_tags, parse_timeout_ms, read_json, validate_chat,
+                              validate_embeddings)
+from .runtime import Runtime
+from .streaming import OpenAIStreamEncoder, pipe_stream
+
+log = logging.getLogger("routecar.server")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    endpoint: str  # route-log `endpoint`: chat | embeddings | messages
+    protocol: str  # error and stream shape: openai | anthropic
+
+
+CHAT = Entry("chat", "openai")
+EMBEDDINGS = Entry("embeddings", "openai")
+MESSAGES = Entry("messages", "anthropic")
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, CHAT)
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, EMBEDDINGS)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, MESSAGES)
+
+
+async def list_models(request: web.Request) -> web.Response:
+    rt: Runtime = request.app[RUNTIME]
+    cfg = rt.snapshot.config
+    data = [{"id": slug, "object": "model", "created": 0, "owned_by": "routecar"} for slug in cfg.models]
+    data += [{"id": name, "object": "model", "created": 0, "owned_by": "routecar-route"} for name in cfg.routes]
+    return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type=JSON)
+
+
+def _to_canonical(entry: Entry, body: dict[str, Any]) -> dict[str, Any]:
+    if entry is MESSAGES:
+        try:
+            return anthropic_inbound.messages_to_canonical(body)
+        except anthropic_inbound.InboundError as exc:
+            raise ApiError(400, str(exc), "invalid_request_error", param=getattr(exc, "param", None)) from None
+    if entry is EMBEDDINGS:
+        validate_embeddings(body)
+    else:
+        validate_chat(body)
+    return body
+
+
+async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
+    started = time.perf_counter()
+    rt: Runtime = request.app[RUNTIME]
+    snap = rt.snapshot  # this request's config, to the end, whatever reloads happen meanwhile
+    rid = request.headers.get("x-routecar-request-id") or new_request_id()
+    record = RouteRecord(ts=time.time(), request_id=rid[:128], endpoint=entry.endpoint, config_hash=snap.config.hash)
+    headers = {"x-routecar-request-id": record.request_id}
+    attempts = Attempts()
+    usage: dict[str, Any] = {}
+    plan: Plan | None = None
+    success: Success | None = None
+    rt.request_started()
+    try:
+        if rt.draining:
+            raise ApiError(503, "routecar is shutting down; retry on another instance.", "draining",
+                           "service_unavailable", outcome="upstream_error", retry_after=1)
+        cfg = snap.config
+        body = _to_canonical(entry, await read_json(request, cfg.server.max_body_bytes))
+        record.requested_model = str(body.get("model"))
+        stream = bool(body.get("stream")) and entry is not EMBEDDINGS
+        record.stream = stream
+        record.tags = parse_tags(request.headers.get("x-routecar-tags"))
+        timeout = parse_timeout_ms(request.headers.get("x-routecar-timeout-ms"), cfg.server.default_timeout)
+        deadline = asyncio.get_running_loop().time() + timeout
+        routing = build_routing_request(entry.endpoint if entry is not MESSAGES else "chat", body, record.tags)
+        try:
+            plan = snap.router.plan(routing)
+        except RoutingError as exc:
+            raise ApiError(exc.status, str(exc), exc.code, exc.error_type,
+                           param="model" if exc.status == 404 else None) from None
+        _record_plan(record, plan)
+        if cfg.route_log.record_prompts:
+            record.prompt = body.get("messages") or body.get("input")
+        try:
+            result = await snap.dispatcher.run(plan, body, entry.endpoint if entry is EMBEDDINGS else "chat",
+                                               stream, deadline, routing.est_prompt_tokens, attempts)
+        except UnsupportedParam as exc:
+            raise ApiError(400, str(exc), "unsupported_parameter", param=exc.param) from None
+        _record_attempts(record, attempts)
+        headers["x-routecar-attempts"] = str(len(attempts.log))
+        if plan.route:
+            headers["x-routecar-route"] = plan.route
+        if isinstance(result, DispatchError):
+            raise ApiError(result.status, result.message, result.code, result.error_type,
+                           outcome=result.outcome, retry_after=result.retry_after)
+        success = result
+        _record_success(record, plan, success, headers, attempts)
+        if success.stream is not None:
+            encoder = (OpenAIStreamEncoder(_wants_usage(body)) if entry.protocol == "openai"
+                       else anthropic_inbound.MessagesStreamEncoder(record.requested_model or ""))
+            record.status = 200
+
+            def on_prepare() -> None:
+                record.overhead_ms = round(_overhead(started, attempts, streaming=True), 3)
+                headers["x-routecar-overhead-ms"] = _fmt_ms(record.overhead_ms)
+
+            return await pipe_stream(request, success, encoder, record, headers, rt.health, started,
+                                     on_prepare, usage)
+        answer = success.answer
+        assert answer is not None
+        usage.update(answer.body.get("usage") or {})
+        record.prompt_tokens = usage.get("prompt_tokens")
+        record.completion_tokens = usage.get("completion_tokens")
+        cost = actual_cost(success.candidate.model, usage) if usage else None
+        record.cost_usd = cost
+        if cost is not None:
+            headers["x-routecar-cost-usd"] = f"{cost:.8f}"
+        payload = answer.body if entry is not MESSAGES else anthropic_inbound.canonical_to_message(
+            answer.body, record.requested_model or "")
+        if cfg.route_log.record_prompts:
+            record.response = payload
+        record.status = 200
+        record.outcome = "ok"
+        record.overhead_ms = round(_overhead(started, attempts, streaming=False), 3)
+        headers["x-routecar-overhead-ms"] = _fmt_ms(record.overhead_ms)
+        return web.Response(body=orjson.dumps(payload), content_type=JSON, headers=headers)
+    except ApiError as err:
+        record.status = err.status
+        record.outcome = err.outcome
+        record.error_message = err.message
+        if plan is not None:
+            _record_attempts(record, attempts)
+        return error_response(err, entry.protocol, headers)
+    except asyncio.CancelledError:
+        record.status = 499
+        record.outcome = "client_cancelled"
+        record.error_message = "the app closed the connection"
+        if plan is not None:
+            _record_attempts(record, attempts)
+        raise
+    except Exception:  # a bug of ours: log it, answer a clean 500, never a traceback
+        log.exception("internal error", extra={"request_id": record.request_id})
+        record.status = 500
+        record.outcome = "upstream_error"
+        record.error_message = "internal error in routecar"
+        err = ApiError(500, "routecar hit an internal error; the request was not completed.", "internal_error",
+                       "server_error")
+        return error_response(err, entry.protocol, headers)
+    finally:
+        _finish(rt, record, started, success, usage, attempts)
+
+
+def _wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+def _record_plan(record: RouteRecord, plan: Plan) -> None:
+    record.route = plan.route
+    record.strategy = plan.strategy
+    record.reason = plan.reason
+    record.rules_matched = list(plan.rules_matched)
+    record.candidates = [c.describe() for c in plan.candidates]
+    record.shadow_model = plan.shadow_model
+    record.est_cost_usd = plan.est_cost_usd
+    record.canary = plan.canary
+
+
+def _record_attempts(record: RouteRecord, attempts: Attempts) -> None:
+    record.attempts = len(attempts.log)
+    record.attempt_log = [a.as_dict() for a in attempts.log]
+    now = asyncio.get_running_loop().time()
+    record.skipped = [
+        {k: v for k, v in s.items() if k != "retry_at"}
+        | ({"retry_in_s": round(max(0.0, s["retry_at"] - now), 3)} if s.get("retry_at") else {})
+        for s in attempts.skipped
+    ]
+
+
+def _record_success(record: RouteRecord, plan: Plan, success: Success, headers: dict[str, str],
+                    attempts: Attempts) -> None:
+    cand = success.candidate
+    record.chosen_model = cand.slug
+    record.provider = cand.deployment.provider
+    record.upstream_model = cand.deployment.model
+    record.fallback = cand.slug != plan.candidates[0].slug
+    if record.fallback:
+        record.reason = f"{plan.reason}; answered by {cand.slug} ({cand.reason}) after failover"
+    headers["x-routecar-model"] = cand.slug
+    headers["x-routecar-provider"] = cand.deployment.provider
+    if attempts.dropped_params:
+        headers["x-routecar-dropped-params"] = ",".join(attempts.dropped_params)
+
+
+def _overhead(started: float, attempts: Attempts, streaming: bool) -> float:
+    elapsed = time.perf_counter() - started
+    upstream = sum(a.latency_ms for a in attempts.log) / 1000
+    if streaming and attempts.log and attempts.log[-1].ttft_ms is not None:
+        # the committed attempt's time counts up to its first content chunk
+        upstream += (attempts.log[-1].ttft_ms - attempts.log[-1].latency_ms) / 1000
+    return max(0.0, elapsed - upstream - attempts.queue_wait - attempts.slept) * 1000
+
+
+def _fmt_ms(ms: float) -> str:
+    return f"{ms:.3f}"
+
+
+def _finish(rt: Runtime, record: RouteRecord, started: float, success: Success | None,
+            usage: dict[str, Any], attempts: Attempts) -> None:
+    try:
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        if success is not None and success.stream is not None:
+            record.prompt_tokens = usage.get("prompt_tokens")
+            record.completion_tokens = usage.get("completion_tokens")
+            if usage:
+                record.cost_usd = actual_cost(success.candidate.model, usage)
+            if record.attempt_log and record.attempt_log[-1].get("error") is None:
+                record.attempt_log[-1]["latency_ms"] = round(record.latency_ms, 2)
+        if record.overhead_ms is None:
+            record.overhead_ms = round(_overhead(started, attempts, streaming=False), 3)
+        rt.writer.submit(record)
+        rt.metrics.observe(record)
+    finally:
+        rt.request_finished()

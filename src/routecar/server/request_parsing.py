@@ -1,0 +1,109 @@
+"""Turning an HTTP request into plain values: body, tags, deadline, request id."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .errors import ApiError
+
+_CHAT_REQUIRED = ("model", "messages")
+
+
+def new_request_id() -> str:
+    # Time-ordered and unique without a lock: 12 hex of ns clock + 8 random hex.
+    return f"rc-{time.time_ns() // 1000:x}{os.urandom(4).hex()}"
+
+
+async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise ApiError(413, f"Request body is {length} bytes; the limit is {max_bytes} (server.max_body_bytes).",
+                       "request_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    async for data in request.content.iter_any():
+        size += len(data)
+        if size > max_bytes:
+            raise ApiError(413, f"Request body is over the limit of {max_bytes} bytes (server.max_body_bytes).",
+                           "request_too_large")
+        chunks.append(data)
+    raw = b"".join(chunks)
+    if not raw:
+        raise ApiError(400, "Request body is empty; expected a JSON object.", "invalid_json")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"Request body is not valid JSON: {exc}", "invalid_json") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object.", "invalid_json")
+    return body
+
+
+def validate_chat(body: dict[str, Any]) -> None:
+    for name in _CHAT_REQUIRED:
+        if name not in body:
+            raise ApiError(400, f"Missing required parameter: '{name}'.", "missing_required_parameter", param=name)
+    if not isinstance(body["model"], str) or not body["model"]:
+        raise ApiError(400, "'model' must be a non-empty string.", "invalid_type", param="model")
+    messages = body["messages"]
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "'messages' must be a non-empty array.", "invalid_type", param="messages")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+            raise ApiError(400, f"'messages[{i}]' must be an object with a string 'role'.", "invalid_type",
+                           param=f"messages[{i}]")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise ApiError(400, "'stream' must be a boolean.", "invalid_type", param="stream")
+    for name in ("temperature", "top_p"):
+        if name in body and body[name] is not None and (isinstance(body[name], bool) or not isinstance(body[name], (int, float))):
+            raise ApiError(400, f"'{name}' must be a number.", "invalid_type", param=name)
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        if name in body and body[name] is not None and (isinstance(body[name], bool) or not isinstance(body[name], int)):
+            raise ApiError(400, f"'{name}' must be an integer.", "invalid_type", param=name)
+    if "tools" in body and body["tools"] is not None and not isinstance(body["tools"], list):
+        raise ApiError(400, "'tools' must be an array.", "invalid_type", param="tools")
+
+
+def validate_embeddings(body: dict[str, Any]) -> None:
+    if not isinstance(body.get("model"), str) or not body.get("model"):
+        raise ApiError(400, "Missing required parameter: 'model'.", "missing_required_parameter", param="model")
+    inp = body.get("input")
+    if inp is None:
+        raise ApiError(400, "Missing required parameter: 'input'.", "missing_required_parameter", param="input")
+    if not isinstance(inp, (str, list)) or (isinstance(inp, list) and not inp):
+        raise ApiError(400, "'input' must be a string or a non-empty array.", "invalid_type", param="input")
+
+
+def parse_tags(value: str | None) -> dict[str, str]:
+    """`team=search,workload=summarize` → {"team": "search", "workload": "summarize"}."""
+    if not value:
+        return {}
+    tags: dict[str, str] = {}
+    for part in value.split(","):
+        key, sep, val = part.partition("=")
+        key = key.strip()
+        if not key or not sep:
+            raise ApiError(400, f"x-routecar-tags: '{part.strip()}' is not KEY=VALUE.", "invalid_header",
+                           param="x-routecar-tags")
+        tags[key[:64]] = val.strip()[:256]
+        if len(tags) > 32:
+            raise ApiError(400, "x-routecar-tags: at most 32 tags.", "invalid_header", param="x-routecar-tags")
+    return tags
+
+
+def parse_timeout_ms(value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        ms = float(value)
+    except ValueError:
+        raise ApiError(400, f"x-routecar-timeout-ms must be a number of milliseconds, got '{value[:32]}'.",
+                       "invalid_header", param="x-routecar-timeout-ms") from None
+    if not ms > 0:
+        raise ApiError(400, "x-routecar-timeout-ms must be positive.", "invalid_header", param="x-routecar-timeout-ms")
+    return ms / 1000.0

@@ -1,0 +1,123 @@
+"""Writing a committed upstream stream to the app, event by event, in the app's protocol.
+
+Chunks are written the moment they are decoded (no coalescing, no buffering). After the first
+byte there is no failover: a stream that breaks ends with an explicit error event in the
+entry point's protocol and the row says `stream_broken` (SPEC §7), never a silent clean end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable
+
+import orjson
+from aiohttp import web
+
+from ..dispatch.attempt import StreamBroken
+from ..dispatch.dispatcher import Success
+from ..health.registry import AttemptResult, HealthRegistry
+from ..providers.base import Chunk
+from ..providers.sse import DONE, encode_data
+from ..routelog.record import RouteRecord
+
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class OpenAIStreamEncoder:
+    """Canonical chunks → OpenAI SSE bytes; forwards the upstream's own bytes when it can."""
+
+    def __init__(self, client_wants_usage: bool):
+        self.client_wants_usage = client_wants_usage
+
+    def encode(self, chunk: Chunk) -> bytes:
+        if not self.client_wants_usage and chunk.data.get("usage") and not chunk.data.get("choices"):
+            return b""  # routecar asked for usage itself; the app did not
+        return encode_data(chunk.raw if chunk.raw is not None else orjson.dumps(chunk.data))
+
+    def finish(self) -> bytes:
+        return DONE
+
+    def error(self, message: str, error_type: str = "api_error") -> bytes:
+        return encode_data(orjson.dumps({"error": {"message": message, "type": error_type, "code": "stream_broken", "param": None}}))
+
+
+async def pipe_stream(
+    request: web.Request,
+    success: Success,
+    encoder: Any,
+    record: RouteRecord,
+    headers: dict[str, str],
+    health: HealthRegistry,
+    started: float,
+    on_prepare: Callable[[], None],
+    usage_out: dict[str, Any],
+) -> web.StreamResponse:
+    opened = success.stream
+    assert opened is not None
+    dep_id = success.candidate.deployment.id
+    resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    on_prepare()  # final headers (overhead) are set here, before the first byte
+    resp.headers.update(headers)
+    usage: dict[str, Any] | None = None
+    kind = "success"
+    try:
+        await resp.prepare(request)
+        first = True
+        for chunk in opened.head:
+            if chunk.data.get("usage"):
+                usage = chunk.data["usage"]
+            data = encoder.encode(chunk)
+            if data:
+                await resp.write(data)
+                if first and chunk.has_content:
+                    record.ttft_ms = (time.perf_counter() - started) * 1000
+                    first = False
+        try:
+            async for chunk in opened.rest():
+                if chunk.data.get("usage"):
+                    usage = chunk.data["usage"]
+                data = encoder.encode(chunk)
+                if data:
+                    await resp.write(data)
+            await resp.write(encoder.finish())
+            record.outcome = "ok"
+        except StreamBroken as exc:
+            kind = "failure"
+            record.outcome = "stream_broken"
+            record.error_message = f"upstream stream broke after the first byte: {exc.detail or exc.kind}"
+            if record.attempt_log:
+                record.attempt_log[-1]["error"] = exc.kind
+            await resp.write(encoder.error("The upstream stream broke mid-answer; the answer is incomplete.",
+                                           "api_error" if exc.kind != "idle_timeout" else "timeout_error"))
+        await resp.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError) as exc:
+        kind = "neutral"
+        record.outcome = "client_cancelled"
+        record.status = 499
+        opened.close()
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        return resp
+    finally:
+        opened.close()
+        record.prompt_tokens, record.completion_tokens = _tokens(usage)
+        latency = time.perf_counter() - started
+        health.on_finish(dep_id, AttemptResult(kind, status=200, latency=latency, ttft=opened.ttft,
+                                               headers=success.headers, tokens=_total(usage),
+                                               probe=success.probe))
+        usage_out.update(usage or {})
+    return resp
+
+
+def _tokens(usage: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    if not usage:
+        return None, None
+    return usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+
+def _total(usage: dict[str, Any] | None) -> int | None:
+    if not usage:
+        return None
+    total = usage.get("total_tokens")
+    return total if isinstance(total, int) else None
