@@ -1,0 +1,93 @@
+{{/*
+Every helper takes a context dict: (dict "root" $ "values" $values), where $values are this
+chart's values: `.Values` inside this chart, `.Values.routecar` in an app chart that injects the
+sidecar. Names are derived from the release name and the values only (never from .Chart, which
+is the app's chart when called from there), so both sides agree on the ConfigMap's name.
+*/}}
+
+{{- define "routecar.fullname" -}}
+{{- $v := .values -}}
+{{- if $v.fullnameOverride -}}
+{{- $v.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains "routecar" .root.Release.Name -}}
+{{- .root.Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-routecar" .root.Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "routecar.configMapName" -}}
+{{- if .values.configMap.create -}}
+{{- include "routecar.fullname" . -}}
+{{- else -}}
+{{- required "routecar: configMap.name is required when configMap.create is false" .values.configMap.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels of the objects this chart itself renders (root is this chart's context there). */}}
+{{- define "routecar.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: routecar
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end -}}
+
+{{- define "routecar.image" -}}
+{{- printf "%s:%s" .values.image.repository (toString .values.image.tag) -}}
+{{- end -}}
+
+{{/* "host:port", with brackets around an IPv6 literal. */}}
+{{- define "routecar.hostPort" -}}
+{{- if contains ":" .host -}}
+{{- printf "[%s]:%d" .host (int .port) -}}
+{{- else -}}
+{{- printf "%s:%d" .host (int .port) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The sidecar.yaml the ConfigMap carries: the user's `config` plus the keys the chart owns.
+The chart owns the sockets and the drain budget because the probes, the Service and
+terminationGracePeriodSeconds are computed from the same values; letting `config` set them too
+would let the two silently disagree.
+*/}}
+{{- define "routecar.config" -}}
+{{- $v := .values -}}
+{{- $cfg := deepCopy ($v.config | default dict) -}}
+{{- $server := get $cfg "server" | default dict -}}
+{{- range $key := list "listen" "admin_listen" "drain_timeout" -}}
+{{- if hasKey $server $key -}}
+{{- fail (printf "routecar: do not set config.server.%s; the chart sets it from ports, dataBindAddress, adminBindAddress and drainTimeoutSeconds" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- $admin := toString $v.adminBindAddress -}}
+{{- if or (hasPrefix "127." $admin) (eq $admin "localhost") (eq $admin "::1") -}}
+{{- fail "routecar: adminBindAddress must not be a loopback address: kubelet probes and Prometheus reach the admin port from outside the pod" -}}
+{{- end -}}
+{{- $_ := set $server "listen" (include "routecar.hostPort" (dict "host" $v.dataBindAddress "port" $v.ports.data)) -}}
+{{- $_ := set $server "admin_listen" (include "routecar.hostPort" (dict "host" $admin "port" $v.ports.admin)) -}}
+{{- $_ := set $server "drain_timeout" (int $v.drainTimeoutSeconds) -}}
+{{- $_ := set $cfg "server" $server -}}
+{{- $log := get $cfg "route_log" | default dict -}}
+{{- $mount := trimSuffix "/" $v.routeLog.mountPath -}}
+{{- if hasKey $log "path" -}}
+{{- if not (hasPrefix (printf "%s/" $mount) (toString $log.path)) -}}
+{{- fail (printf "routecar: config.route_log.path must be under routeLog.mountPath (%s): the root filesystem is read-only" $mount) -}}
+{{- end -}}
+{{- else -}}
+{{- $_ := set $log "path" (printf "%s/%s" $mount $v.routeLog.file) -}}
+{{- end -}}
+{{- $_ := set $cfg "route_log" $log -}}
+{{- toYaml $cfg -}}
+{{- end -}}
+
+{{/* preStop + drain + padding: the pod's whole shutdown must fit in the grace period. */}}
+{{- define "routecar.terminationGracePeriodSeconds" -}}
+{{- $v := .values -}}
+{{- $preStop := 0 -}}
+{{- if ne $v.preStop.action "none" -}}
+{{- $preStop = int $v.preStop.seconds -}}
+{{- end -}}
+{{- add $preStop (int $v.drainTimeoutSeconds) (int $v.terminationGracePaddingSeconds) -}}
+{{- end -}}
