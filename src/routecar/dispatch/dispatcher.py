@@ -169,7 +169,8 @@ class Dispatcher:
             if endpoint == "embeddings":
                 req: UpstreamRequest = adapter.embeddings_request(provider, dep.model, body)
             else:
-                req = adapter.chat_request(provider, dep.model, body, stream, notes)
+                req = adapter.chat_request(provider, dep.model, body, stream, notes,
+                                           default_max_tokens=cand.model.max_output_tokens)
         except Exception:  # the adapter refused the request (e.g. an unsupported parameter)
             if admission is not None:
                 self.health.release(dep.id, admission)
@@ -184,9 +185,11 @@ class Dispatcher:
             if stream:
                 result = await open_stream(session, req, adapter, dep.model, provider.timeouts, deadline)
             else:
-                parse = adapter.embeddings_response if endpoint == "embeddings" else adapter.chat_response
-                result = await call_unary(session, req, lambda p: parse(p, dep.model), adapter,
-                                          provider.timeouts, deadline)
+                if endpoint == "embeddings":
+                    parse = lambda p: adapter.embeddings_response(p, dep.model, request_body=body)  # noqa: E731
+                else:
+                    parse = lambda p: adapter.chat_response(p, dep.model)  # noqa: E731
+                result = await call_unary(session, req, parse, adapter, provider.timeouts, deadline)
         except asyncio.CancelledError:
             elapsed = (time.perf_counter() - started) * 1000
             attempts.log.append(AttemptRecord(dep.provider, dep.model, cand.slug, None, "cancelled", elapsed))

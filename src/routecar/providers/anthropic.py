@@ -70,7 +70,9 @@ class AnthropicAdapter:
     ) -> UpstreamRequest:
         raise UnsupportedParam("embeddings", "anthropic")
 
-    def embeddings_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
+    def embeddings_response(
+        self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         raise UnsupportedParam("embeddings", "anthropic")
 
     def parse_error(self, status: int, payload: bytes) -> UpstreamError:

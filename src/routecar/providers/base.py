@@ -116,8 +116,14 @@ class Adapter(Protocol):
         body: dict[str, Any],
         stream: bool,
         notes: Translation,
+        *,
+        default_max_tokens: int | None = None,
     ) -> UpstreamRequest:
-        """Build the wire request. `body` is canonical and must not be mutated."""
+        """Build the wire request. `body` is canonical and must not be mutated.
+
+        `default_max_tokens` (the catalog's max_output_tokens) is for protocols that require
+        a limit when the app gave none (Anthropic).
+        """
 
     def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
         """Turn a whole (non-streaming) success body into a canonical `chat.completion` dict.
@@ -131,6 +137,9 @@ class Adapter(Protocol):
         self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]
     ) -> UpstreamRequest: ...
 
-    def embeddings_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]: ...
+    def embeddings_response(
+        self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`request_body` lets protocols that report no usage (Gemini) estimate it."""
 
     def parse_error(self, status: int, payload: bytes) -> UpstreamError: ...

@@ -56,6 +56,8 @@ class OpenAIAdapter:
         body: dict[str, Any],
         stream: bool,
         notes: Translation,
+        *,
+        default_max_tokens: int | None = None,
     ) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if not k.startswith("_")}
         out["model"] = upstream_model
@@ -79,7 +81,9 @@ class OpenAIAdapter:
         out["model"] = upstream_model
         return UpstreamRequest(provider.base_url + "/embeddings", _headers(provider), orjson.dumps(out))
 
-    def embeddings_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
+    def embeddings_response(
+        self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         parsed = orjson.loads(payload)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), list):
             raise ValueError("response has no 'data' list")
