@@ -46,12 +46,16 @@ class ServerConfig:
     max_queue: int = 256
     # Deadline of a request that sends no x-routecar-timeout-ms.
     default_timeout: float = 600.0
+    # One JSON line per finished request on stdout; off by default because the route log
+    # already holds every request, and a busy pod's log shipper pays for each line.
+    log_requests: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect: float = 5.0
-    first_token: float = 60.0
+    # Also bounds a non-streaming answer's start: raise it for slow reasoning models.
+    first_token: float = 120.0
     idle: float = 60.0
     total: float = 600.0
 

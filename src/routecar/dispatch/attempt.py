@@ -78,22 +78,30 @@ async def call_unary(
     budget = min(timeouts.total, deadline - start)
     if budget <= 0:
         return AttemptFailure("timeout", detail="no time left")
+    # The answer must start within first_token (a dead upstream costs no more than that), and
+    # the whole body arrive within total.
+    head_budget = min(timeouts.first_token, budget)
+    answered = False
     try:
-        async with asyncio.timeout(budget):
+        async with asyncio.timeout(head_budget) as timer:
             try:
                 resp = await _send(session, req, timeouts, budget)
             except aiohttp.ClientConnectorError as exc:
                 return _connect_failure(exc)
-            except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-                if isinstance(exc, aiohttp.ServerTimeoutError) and "connect" in str(exc).lower():
+            except aiohttp.ServerTimeoutError as exc:
+                if "connect" in str(exc).lower():
                     return AttemptFailure("connect", detail="connect timeout")
                 raise
+            answered = True
+            timer.reschedule(start + budget)
             async with resp:
                 if resp.status >= 400:
                     return await _http_failure(resp, adapter)
                 payload = await resp.read()
     except (asyncio.TimeoutError, TimeoutError):
-        return AttemptFailure("timeout", detail=f"no answer within {budget:.3g}s")
+        if not answered and head_budget < budget:
+            return AttemptFailure("first_token_timeout", detail=f"no answer within {head_budget:.3g}s")
+        return AttemptFailure("timeout", detail=f"no complete answer within {budget:.3g}s")
     except aiohttp.ClientConnectionError as exc:
         return AttemptFailure("connect" if isinstance(exc, aiohttp.ClientConnectorError) else "stream_broken",
                               detail=type(exc).__name__)
