@@ -7,23 +7,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..providers import anthropic_inbound
+
 JSON = "application/json"
-
-# Anthropic's error `type` for each status, for answers on /v1/messages.
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "overloaded_error",
-    504: "api_error",
-    529: "overloaded_error",
-}
-
 
 class ApiError(Exception):
     """An answer the sidecar gives instead of routing: raised anywhere before dispatch."""
@@ -50,8 +36,7 @@ class ApiError(Exception):
 
 def error_body(err: ApiError, protocol: str) -> bytes:
     if protocol == "anthropic":
-        etype = _ANTHROPIC_TYPES.get(err.status, "api_error" if err.status >= 500 else "invalid_request_error")
-        payload: dict[str, Any] = {"type": "error", "error": {"type": etype, "message": err.message}}
+        payload: dict[str, Any] = anthropic_inbound.error_body(err.message, anthropic_inbound.error_type_for_status(err.status))
     else:
         payload = {"error": {"message": err.message, "type": err.error_type, "code": err.code, "param": err.param}}
     return orjson.dumps(payload)
