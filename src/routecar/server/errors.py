@@ -11,6 +11,7 @@ from ..providers import anthropic_inbound
 
 JSON = "application/json"
 
+
 class ApiError(Exception):
     """An answer the sidecar gives instead of routing: raised anywhere before dispatch."""
 
