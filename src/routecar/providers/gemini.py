@@ -6,6 +6,8 @@ this module is the adapter the dispatcher calls, plus embeddings and error trans
 
 from __future__ import annotations
 
+import base64
+import struct
 from typing import Any
 
 import orjson
@@ -103,12 +105,14 @@ class GeminiAdapter:
         self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Gemini reports no token counts for embeddings: pass the request body to have them
-        estimated (about four characters a token), else they are zero."""
+        estimated (about four characters a token), else they are zero. The body's
+        `encoding_format` is honoured too, as OpenAI does."""
         data = orjson.loads(payload)
         if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
             raise ValueError("response has no 'embeddings' list")
+        as_base64 = request_body is not None and request_body.get("encoding_format") == "base64"
         items = [
-            {"object": "embedding", "index": i, "embedding": (e or {}).get("values") or []}
+            {"object": "embedding", "index": i, "embedding": _vector((e or {}).get("values") or [], as_base64)}
             for i, e in enumerate(data["embeddings"])
         ]
         tokens = 0
@@ -135,6 +139,13 @@ def _headers(provider: ProviderConfig) -> dict[str, str]:
 
 def _model_name(upstream_model: str) -> str:
     return upstream_model.removeprefix("models/")
+
+
+def _vector(values: list[float], as_base64: bool) -> list[float] | str:
+    # OpenAI's base64 format is little-endian float32; SDKs that asked for it decode nothing else.
+    if not as_base64:
+        return values
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
 
 
 def _embedding_inputs(raw: Any) -> list[str]:
