@@ -24,13 +24,16 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
 
 def _load_or_exit(path: str):
     from .config.loader import ConfigError, load_config
+    from .observability.scrub import redact
 
     try:
         return load_config(path)
     except ConfigError as exc:
         print(f"routecar: invalid config {path}:", file=sys.stderr)
         for err in exc.errors:
-            print(f"  {err}", file=sys.stderr)
+            # An error may quote a value interpolated from the environment; when `${OPENAI_API_KEY}`
+            # lands in the wrong key, the key must not end up in a CI log.
+            print(f"  {redact(str(err))}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -184,10 +184,6 @@ async def test_drop_unsupported_params(fake_factory, sidecar_factory, ptype):
     assert any(ch.choices and ch.choices[0].delta.content for ch in chunks)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dispatch/dispatcher.py Dispatcher._attempt re-raises the adapter's UnsupportedParam out of run(), "
-    "so a candidate that cannot take a parameter ends the request with 400 instead of being skipped "
-    "for the next candidate that can (with weighted deployments the same request 400s at random)"))
 async def test_unsupported_param_skips_to_a_candidate_that_takes_it(fake_factory, sidecar_factory):
     fp = await fake_factory("up")
     sc = await sidecar_factory(f"""

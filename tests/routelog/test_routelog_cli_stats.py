@@ -39,7 +39,8 @@ def db(tmp_path: Path) -> str:
     b = [  # rejected before routing: no chosen model, so grouped by the requested one
         record(5, ts=now - 20, requested_model="b", chosen_model=None, provider=None, latency_ms=1.0,
                ttft_ms=None, prompt_tokens=None, completion_tokens=None, cost_usd=None,
-               outcome="bad_request", status=400, fallback=False, cache="", tags={"team": "ads"}),
+               outcome="bad_request", status=400, fallback=False, cache="", tags={"team": "ads"},
+               attempt_log=[]),
     ]
     old = [record(6, ts=now - 3 * 3600, chosen_model="a", latency_ms=9999.0)]  # outside 1h
     write_rows(path, a + b + old)

@@ -6,6 +6,7 @@ import re
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from ..router.catalog import catalog_defaults
 from .errors import found
 from .fields import Issues, Node, join, unknown
 from .model import CAPABILITIES, ClassifierConfig, Deployment, ModelConfig, Price, ProviderConfig
@@ -76,8 +77,11 @@ def parse_model(
     m = Node.of(issues, value, f"models.{slug}", MODEL_KEYS, required=("deployments",))
     if m is None:
         return None
-    price = Price()
-    p = m.node("price", ("input", "output", "cached_input"))
+    # What the file leaves out comes from the bundled catalog (by slug, else by the
+    # deployments' upstream names); whatever the file says wins, field by field.
+    defaults = catalog_defaults(slug, _upstream_names(m.get("deployments"), slug))
+    price = _catalog_price(defaults)
+    p = m.section("price", ("input", "output", "cached_input"))
     if p is not None:
         price = Price(
             input=p.number("input", 0.0, min=0) or 0.0,
@@ -88,24 +92,51 @@ def parse_model(
     max_output = m.int("max_output_tokens", None, min=1)
     if context_window and max_output and max_output > context_window:
         m.error("max_output_tokens", f"must be <= context_window ({context_window}), got {max_output}")
+    if context_window is None and not m.has("context_window"):
+        context_window = defaults.get("context_window")
+    if max_output is None and not m.has("max_output_tokens") and defaults.get("max_output_tokens"):
+        # A catalog cap never exceeds a window the file set smaller.
+        max_output = min(defaults["max_output_tokens"], context_window or defaults["max_output_tokens"])
+    deployments = _deployments(m, slug, providers)
     fallbacks = m.names("fallbacks", "model", slugs)
     if slug in fallbacks:
         m.error("fallbacks", f"a model cannot fall back to itself ({slug!r})")
         fallbacks = tuple(f for f in fallbacks if f != slug)
     extra: dict[str, Any] = {}
     caps = _capabilities(m)
+    if caps is None and defaults.get("capabilities"):
+        caps = frozenset(c for c in defaults["capabilities"] if c in CAPABILITIES)
     if caps is not None:
         extra["capabilities"] = caps
+    quality = m.number("quality", None)
+    if quality is None and not m.has("quality"):
+        quality = defaults.get("quality")
     return ModelConfig(
         slug=slug,
-        deployments=_deployments(m, slug, providers),
+        deployments=deployments,
         price=price,
         context_window=context_window,
         max_output_tokens=max_output,
-        quality=m.number("quality", None),
+        quality=quality,
         fallbacks=fallbacks,
         **extra,
     )
+
+
+def _upstream_names(raw: Any, slug: str) -> list[str]:
+    """Upstream model names as written (validation reports bad entries separately)."""
+    if not isinstance(raw, list):
+        return []
+    return [str(d.get("model") or slug) for d in raw if isinstance(d, dict)]
+
+
+def _catalog_price(defaults: Mapping[str, Any]) -> Price:
+    price = defaults.get("price")
+    if not isinstance(price, dict):
+        return Price()
+    cached = price.get("cached_input")
+    return Price(input=float(price.get("input", 0.0)), output=float(price.get("output", 0.0)),
+                 cached_input=None if cached is None else float(cached))
 
 
 def _fallback_checks(issues: Issues, models: Mapping[str, ModelConfig]) -> None:

@@ -33,7 +33,7 @@ _PORT = re.compile(r"\d{1,5}")
 
 SERVER_KEYS = (
     "listen", "admin_listen", "max_body_bytes", "drain_timeout",
-    "max_queue_wait", "max_queue", "default_timeout",
+    "max_queue_wait", "max_queue", "default_timeout", "log_requests",
 )  # fmt: skip
 PROVIDER_KEYS = (
     "type", "base_url", "api_key", "api_key_file", "headers", "timeouts", "max_connections",
@@ -84,6 +84,7 @@ def parse_server(issues: Issues, value: Any) -> ServerConfig:
         max_queue_wait=n.duration("max_queue_wait", base.max_queue_wait),
         max_queue=n.int("max_queue", base.max_queue, min=0),
         default_timeout=n.duration("default_timeout", base.default_timeout, positive=True),
+        log_requests=n.bool("log_requests", base.log_requests),
     )
 
 

@@ -19,7 +19,8 @@ import aiohttp
 
 from ..config.model import Config
 from ..health.registry import Admission, AttemptResult, HealthRegistry
-from ..providers.base import Adapter, Translation, UpstreamRequest
+from ..observability.scrub import redact
+from ..providers.base import Adapter, Translation, UnsupportedParam, UpstreamRequest
 from ..router.plan import Candidate, Plan
 from ..routelog.record import AttemptRecord
 from .attempt import OpenedStream, UnaryAnswer, call_unary, open_stream
@@ -57,6 +58,20 @@ class Attempts:
     queue_wait: float = 0.0
     slept: float = 0.0  # backoff between retries of the same deployments
     panic: bool = False
+    # Cascades: attempt index -> "passed" / "failed: CHECK"; one note per escalation; what
+    # the answers discarded by escalation cost (real spend, billed to the request).
+    checks: dict[int, str] = field(default_factory=dict)
+    escalations: list[str] = field(default_factory=list)
+    extra_cost: float = 0.0
+
+    def absorb(self, step: "Attempts") -> None:
+        """Adds one cascade step's attempts (each step has its own max_attempts)."""
+        self.log.extend(step.log)
+        self.skipped.extend(step.skipped)
+        self.dropped_params.extend(p for p in step.dropped_params if p not in self.dropped_params)
+        self.queue_wait += step.queue_wait
+        self.slept += step.slept
+        self.panic = self.panic or step.panic
 
 
 class Dispatcher:
@@ -83,17 +98,22 @@ class Dispatcher:
 
     async def run(
         self, plan: Plan, body: dict[str, Any], endpoint: str, stream: bool, deadline: float,
-        est_tokens: int, attempts: Attempts,
+        est_tokens: int, attempts: Attempts, new_request: bool = True,
     ) -> Success | DispatchError:
-        """Try the plan's candidates until one answers (for streams: sends its first content)."""
+        """Try the plan's candidates until one answers (for streams: sends its first content).
+
+        `new_request=False` for a cascade's later steps: the same request escalating is not
+        more live traffic, so it does not grow the retry budget."""
         loop = asyncio.get_running_loop()
         retry = self.config.resilience.retry
-        self.health.retry_budget.record_request()
+        if new_request:
+            self.health.retry_budget.record_request()
         candidates = list(plan.candidates)
         tried_ok_to_retry: list[Candidate] = []
         last_failure: AttemptFailure | None = None
         min_window: int | None = None  # after a context-length error, only larger windows
         waited = False
+        unsupported: UnsupportedParam | None = None
         while True:
             progress = False
             for cand in candidates:
@@ -114,8 +134,15 @@ class Dispatcher:
                     if self._on_budget_exhausted:
                         self._on_budget_exhausted()
                     return self._final_error(attempts, last_failure, budget_exhausted=True)
+                try:
+                    result = await self._attempt(cand, admission, body, endpoint, stream, deadline, est_tokens,
+                                                 attempts)
+                except UnsupportedParam as exc:
+                    # This provider cannot take the request as asked; another candidate may.
+                    unsupported = unsupported or exc
+                    attempts.skipped.append(_skip(cand, f"cannot take parameter '{exc.param}'"))
+                    continue
                 progress = True
-                result = await self._attempt(cand, admission, body, endpoint, stream, deadline, est_tokens, attempts)
                 if isinstance(result, Success):
                     return result
                 last_failure = result
@@ -153,6 +180,8 @@ class Dispatcher:
                 return self._deadline_error(attempts)
             await asyncio.sleep(delay)
             attempts.slept += delay
+        if unsupported is not None and not attempts.log:
+            raise unsupported  # nobody could take it: a 400 naming the parameter
         return self._final_error(attempts, last_failure)
 
     # -- one attempt ------------------------------------------------------------------------
@@ -265,7 +294,7 @@ class Dispatcher:
 
     def _upstream_fatal(self, failure: AttemptFailure, attempts: Attempts) -> DispatchError:
         status = failure.status or 502
-        message = failure.error.message if failure.error else failure.describe()
+        message = redact(failure.error.message if failure.error else failure.describe())
         etype = failure.error.type if failure.error else "upstream_error"
         code = (failure.error.code if failure.error else None) or "upstream_error"
         return DispatchError(status, "upstream_error" if status >= 500 else "bad_request", message, code,

@@ -8,41 +8,34 @@ queue is full, records are dropped and counted rather than blocking a request.
 Each line: `ts` (ISO-8601 UTC), `level`, `logger`, `msg`, every `extra={...}` field, and `exc`
 (the formatted traceback as one string) when an exception is logged.
 
-Redaction is defence in depth: API keys should never reach a log call at all, but anything
-shaped like a key (`sk-…`, `sk-ant-…`, `AIza…`, bearer tokens) or equal to a secret registered
-with `register_secret` is replaced in messages and extra fields before the line is written.
+Redaction (scrub.py) is defence in depth: API keys should never reach a log call at all, but
+anything shaped like a key or equal to a registered secret is replaced in messages and extra
+fields, on the writer thread, before the line is written.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import re
 import sys
-import threading
 import time
 from logging.handlers import QueueHandler, QueueListener
 from typing import IO, Any
 
 import orjson
 
+from routecar.observability.scrub import REDACTED, REDACTOR, Redactor, redact, register_secret
 from routecar.routelog.record import RouteRecord
 
+__all__ = ["REDACTED", "Redactor", "dropped_log_records", "log_request", "redact", "register_secret",
+           "setup_logging", "shutdown_logging"]
+
 ROOT_LOGGER = "routecar"
-REDACTED = "[REDACTED]"
 # Enough to ride out a burst while stdout is slow, small enough to bound memory.
 QUEUE_SIZE = 10_000
 # How long shutdown waits for the writer thread to drain before giving up on a stuck stream.
 STOP_TIMEOUT = 5.0
-# Registered secrets shorter than this are ignored: scrubbing "ab" from every line would wreck
-# the logs, and no real credential is that short.
-MIN_SECRET_LEN = 4
 
-_KEY_PATTERNS = (
-    r"sk-[A-Za-z0-9_\-]{8,}",  # OpenAI (sk-, sk-proj-) and Anthropic (sk-ant-)
-    r"AIza[0-9A-Za-z_\-]{20,}",  # Google / Gemini
-    r"(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*",
-)
 _PAYLOAD_ATTR = "routecar_payload"
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD_ATTRS = frozenset(
@@ -50,51 +43,7 @@ _STANDARD_ATTRS = frozenset(
 ) | {"message", "asctime", "taskName", _PAYLOAD_ATTR}
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "warn": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
-_SAFE_SCALARS = (str, int, float, bool, type(None))
 _EXC_FORMATTER = logging.Formatter()
-
-
-class Redactor:
-    """Replaces key-shaped strings and registered secrets, recursively through containers."""
-
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-        self._pattern = self._compile()
-
-    def register(self, value: str) -> None:
-        if not value or len(value) < MIN_SECRET_LEN:
-            return
-        with self._lock:
-            if value not in self._secrets:
-                self._secrets.add(value)
-                self._pattern = self._compile()
-
-    def _compile(self) -> re.Pattern[str]:
-        # Longest first so a secret that contains another is replaced whole.
-        literals = [re.escape(s) for s in sorted(self._secrets, key=len, reverse=True)]
-        return re.compile("|".join([*literals, *_KEY_PATTERNS]))
-
-    def text(self, value: str) -> str:
-        return self._pattern.sub(REDACTED, value)
-
-    def scrub(self, value: Any, depth: int = 0) -> Any:
-        """A JSON-safe copy of `value` with secrets replaced.
-
-        Anything that is not a plain scalar or container is turned into `str()` first: orjson
-        would serialize a dataclass field by field, `repr=False` keys included, while `str()`
-        goes through the repr that hides them.
-        """
-        if isinstance(value, str):
-            return self._pattern.sub(REDACTED, value)
-        if isinstance(value, _SAFE_SCALARS):
-            return value
-        if depth < 8:  # bounded: a self-referencing structure must not recurse forever
-            if isinstance(value, dict):
-                return {self.text(str(k)): self.scrub(v, depth + 1) for k, v in value.items()}
-            if isinstance(value, (list, tuple, set, frozenset)):
-                return [self.scrub(v, depth + 1) for v in value]
-        return self._pattern.sub(REDACTED, str(value))
 
 
 class RedactFilter(logging.Filter):
@@ -189,19 +138,8 @@ class _State:
     stream_handler: logging.Handler | None = None
 
 
-_redactor = Redactor()
 _state = _State()
 _request_log = logging.getLogger(ROOT_LOGGER + ".request")
-
-
-def register_secret(value: str) -> None:
-    """Scrub this literal (an API key from config, say) from every line from now on."""
-    _redactor.register(value)
-
-
-def redact(text: str) -> str:
-    """`text` with key-shaped strings and registered secrets replaced (for error messages)."""
-    return _redactor.text(text)
 
 
 def parse_level(level: str | int) -> int:
@@ -225,7 +163,7 @@ def setup_logging(level: str | int = "info", stream: IO[str] | None = None) -> Q
     q: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
     stream_handler = logging.StreamHandler(sys.stdout if stream is None else stream)
     stream_handler.setFormatter(JsonFormatter())
-    stream_handler.addFilter(RedactFilter(_redactor))
+    stream_handler.addFilter(RedactFilter(REDACTOR))
     queue_handler = _DroppingQueueHandler(q)
     listener = _Listener(q, stream_handler, respect_handler_level=False)
 
@@ -269,16 +207,24 @@ def log_request(record: RouteRecord) -> None:
         "request",
         extra={
             "request_id": record.request_id,
+            "endpoint": record.endpoint,
+            "stream": record.stream,
             "route": record.route,
             "requested_model": record.requested_model,
             "chosen_model": record.chosen_model,
             "provider": record.provider,
+            "upstream_model": record.upstream_model,
             "status": record.status,
             "outcome": record.outcome,
+            "error": record.error_message,  # upstream words: scrubbed on the writer thread
             "attempts": record.attempts,
+            "fallback": record.fallback,
             "latency_ms": round(record.latency_ms, 2),
             "ttft_ms": None if record.ttft_ms is None else round(record.ttft_ms, 2),
             "tokens": {"prompt": record.prompt_tokens, "completion": record.completion_tokens},
             "cost_usd": record.cost_usd,
+            "overhead_ms": record.overhead_ms,
+            "tags": record.tags,
+            "config_hash": record.config_hash,
         },
     )

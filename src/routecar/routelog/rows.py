@@ -12,10 +12,15 @@ from typing import Any, Callable
 
 import orjson
 
+from routecar.observability.scrub import redact
 from routecar.routelog.record import RouteRecord
 from routecar.routelog.schema import BOOL_COLUMNS, COLUMN_NAMES, JSON_COLUMNS
 
 _JSON_OPTS = orjson.OPT_NON_STR_KEYS
+# Text that can carry an upstream's own words: a provider that echoes the key it was sent
+# ("Incorrect API key provided: sk-…") must not plant that key in the file SREs copy around.
+# Scrubbed here, in the writer's thread, so the request path pays nothing.
+SCRUBBED_COLUMNS = frozenset({"error_message"})
 
 
 def _json_default(value: Any) -> Any:
@@ -44,11 +49,17 @@ def _bool_int(value: Any) -> int:
     return 1 if value else 0
 
 
+def _scrubbed_text(value: Any) -> Any:
+    return redact(value) if isinstance(value, str) else value
+
+
 def _build_converters() -> tuple[tuple[Callable[[Any], Any], Callable[[Any], Any] | None], ...]:
     out = []
     for name in COLUMN_NAMES:
         conv: Callable[[Any], Any] | None = None
-        if name in JSON_COLUMNS:
+        if name in SCRUBBED_COLUMNS:
+            conv = _scrubbed_text
+        elif name in JSON_COLUMNS:
             conv = _json_or_null
         elif name in BOOL_COLUMNS:
             conv = _bool_int

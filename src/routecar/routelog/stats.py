@@ -80,7 +80,11 @@ def group_expr(by: str) -> tuple[str, list[Any]]:
     """SQL for the group label of `--by`, with its parameters."""
     if by == "model":
         return "COALESCE(chosen_model, requested_model)", []
-    if by in ("provider", "route"):
+    if by == "provider":
+        # A request that failed everywhere has no answering provider; charging it to the
+        # provider whose attempt failed last is what makes error % per provider show an outage.
+        return "COALESCE(provider, json_extract(attempt_log, '$[#-1].provider'))", []
+    if by == "route":
         return by, []
     if by.startswith("tag:") and by[4:]:
         return "json_extract(tags, ?)", [json_path(by[4:])]

@@ -139,6 +139,11 @@ class Router:
         self._model_groups = {slug: self._group([m]) for slug, m in config.models.items()}
         self._tables = {name: self._table(route) for name, route in config.routes.items()}
 
+    @property
+    def canary_monitor(self) -> CanaryMonitor | None:
+        """The long-lived monitor this router consults (None: canaries never roll back)."""
+        return self._canary
+
     # -- snapshot precomputation ------------------------------------------------------------
 
     def _model(self, slug: str, where: str) -> ModelConfig:

@@ -45,6 +45,9 @@ async def state(request: web.Request) -> web.Response:
     payload["in_flight_requests"] = rt.in_flight
     payload["route_log"] = {"queue_depth": rt.writer.queue_depth, "dropped": rt.writer.dropped,
                             "written": rt.writer.written}
+    features = getattr(rt, "features", None)
+    if features is not None:
+        payload.update(features.snapshot(rt.snapshot.config))
     return web.Response(body=orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS),
                         content_type=JSON)
 

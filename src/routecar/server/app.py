@@ -4,6 +4,11 @@ Everything is built here, once, inside the running loop: the runtime (health, ro
 metrics, provider sessions), the data and admin applications and their sockets. Reloads
 (file change or SIGHUP) parse and validate off the event loop and swap the snapshot
 atomically; a bad file is refused whole and the old config keeps serving.
+
+SIGTERM drains: /readyz turns 503, the data socket stops accepting, idle keep-alive
+connections close, in-flight answers get `server.drain_timeout` to finish, then streams still
+open are ended with their protocol's error event; the route log is flushed and the process
+exits 0. A second SIGTERM/SIGINT cuts the wait short.
 """
 
 from __future__ import annotations
@@ -27,11 +32,26 @@ from .runtime import Runtime
 log = logging.getLogger("routecar.server")
 
 _APP_MAX_SIZE = 2**31  # the body limit is enforced per request from the live config
+# After the drain budget, streams told to stop get this long to write their error event.
+_END_GRACE_S = 1.0
+# aiohttp's own shutdown wait, used only after drain() (answers already finished or ended).
+_FINAL_CUT_S = 0.5
+# An edit in place is read once the file has stopped changing for one such pause.
+_SETTLE_S = 0.1
+_SETTLE_TRIES = 20
+
+
+async def _close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
+    # An answer given while draining tells the app not to reuse this connection.
+    if request.app[RUNTIME].draining:
+        response.force_close()
+        response.headers["Connection"] = "close"
 
 
 def build_data_app(rt: Runtime) -> web.Application:
     app = web.Application(client_max_size=_APP_MAX_SIZE, handler_args={"max_field_size": 65536})
     app[RUNTIME] = rt
+    app.on_response_prepare.append(_close_when_draining)
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/embeddings", handlers.embeddings)
     app.router.add_post("/v1/messages", handlers.messages)
@@ -49,17 +69,21 @@ def build_admin_app(rt: Runtime) -> web.Application:
 class Sidecar:
     """A running routecar: start(), then reload()/drain(), then close()."""
 
-    def __init__(self, config: Config, config_path: str | None = None):
+    def __init__(self, config: Config, config_path: str | None = None, watch_interval: float = 1.0):
         self.config_path = config_path
         self._initial = config
         self.runtime: Runtime | None = None
-        self._runners: list[web.AppRunner] = []
-        self._sites: list[web.TCPSite] = []
+        self._data_runner: web.AppRunner | None = None
+        self._admin_runner: web.AppRunner | None = None
+        self._data_site: web.TCPSite | None = None
         self.data_port = 0
         self.admin_port = 0
+        self._watch_interval = watch_interval
         self._watch_task: asyncio.Task[Any] | None = None
         self._reload_lock = asyncio.Lock()
         self._file_id: tuple[Any, ...] | None = None
+        self._hurry = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def data_url(self) -> str:
@@ -74,82 +98,157 @@ class Sidecar:
         self.runtime = rt
         await rt.start()
         server = self._initial.server
-        self.data_port = await self._listen(build_data_app(rt), server.listen)
-        self.admin_port = await self._listen(build_admin_app(rt), server.admin_listen)
         if self.config_path:
-            self._file_id = _file_identity(self.config_path)
-            self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+            # Taken before serving: an edit from here on is a change to pick up.
+            self._file_id = await asyncio.to_thread(_file_identity, self.config_path)
+        self._data_runner, self._data_site, self.data_port = await _listen(build_data_app(rt), server.listen)
+        self._admin_runner, _, self.admin_port = await _listen(build_admin_app(rt), server.admin_listen)
+        if self.config_path:
+            self._watch_task = asyncio.get_running_loop().create_task(self._watch(), name="routecar-config-watch")
 
-    async def _listen(self, app: web.Application, where: Listen) -> int:
-        # handler_cancellation: an app that hangs up cancels its request, and with it the upstream call.
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
-                               shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, where.host, where.port, backlog=1024, reuse_address=True)
-        await site.start()
-        self._runners.append(runner)
-        self._sites.append(site)
-        sockets = runner.addresses
-        return int(sockets[-1][1]) if sockets else where.port
+    # -- reload ------------------------------------------------------------------------------
+
+    def reload_soon(self, reason: str) -> None:
+        """Schedule a reload from a signal handler (which cannot await)."""
+        task = asyncio.get_running_loop().create_task(self.reload(reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def reload(self, reason: str = "signal") -> bool:
         """Re-read the config file; True when the new one is serving."""
         if not self.config_path or self.runtime is None:
             return False
         async with self._reload_lock:
+            rt = self.runtime
             try:
                 config = await asyncio.to_thread(load_config, self.config_path)
             except ConfigError as exc:
-                self.runtime.metrics.config_reloaded(False, None)
-                log.error("config reload refused; the previous config keeps serving",
-                          extra={"reason": reason, "errors": exc.errors})
-                return False
+                return self._refused(reason, "config reload refused; the previous config keeps serving",
+                                     {"errors": exc.errors})
             except Exception as exc:  # unreadable mid-swap, etc.: same rule, keep serving
-                self.runtime.metrics.config_reloaded(False, None)
-                log.error("config reload failed; the previous config keeps serving",
-                          extra={"reason": reason, "error": str(exc)})
-                return False
-            old = self.runtime.snapshot.config
+                return self._refused(reason, "config reload failed; the previous config keeps serving",
+                                     {"error": str(exc)})
+            old = rt.snapshot.config
             config = _keep_sockets(config, old)
             if config.hash == old.hash:
                 return True
-            self.runtime.apply(config)
+            try:
+                rt.apply(config)
+            except Exception as exc:  # a config the loader passed but the router could not build
+                log.exception("config reload failed while building it; the previous config keeps serving")
+                return self._refused(reason, "config reload failed", {"error": str(exc)})
             log.info("config reloaded", extra={"reason": reason, "config_hash": config.hash, "previous": old.hash})
             return True
 
-    async def _watch(self, interval: float = 1.0) -> None:
+    def _refused(self, reason: str, message: str, detail: dict[str, Any]) -> bool:
+        assert self.runtime is not None
+        self.runtime.metrics.config_reloaded(False, None)
+        log.error(message, extra={"reason": reason, **detail})
+        return False
+
+    async def _watch(self) -> None:
         """Poll the file identity: catches in-place edits and ConfigMap `..data` symlink swaps."""
+        assert self.config_path
+        path = self.config_path
         while True:
-            await asyncio.sleep(interval)
-            assert self.config_path
-            ident = await asyncio.to_thread(_file_identity, self.config_path)
-            if ident != self._file_id and ident is not None:
-                self._file_id = ident
+            await asyncio.sleep(self._watch_interval)
+            try:
+                ident = await asyncio.to_thread(_file_identity, path)
+                if ident is None or ident == self._file_id:
+                    continue  # unchanged, or missing for a moment mid-swap
+                self._file_id = await self._settled(path, ident)
                 await self.reload("file changed")
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the watcher must outlive any one bad poll
+                log.exception("config watcher: poll failed; still watching")
+
+    async def _settled(self, path: str, ident: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Wait until an edit in place stops changing the file, so a half-written file is not read."""
+        pause = min(self._watch_interval, _SETTLE_S)
+        for _ in range(_SETTLE_TRIES):
+            await asyncio.sleep(pause)
+            again = await asyncio.to_thread(_file_identity, path)
+            if again == ident or again is None:
+                return ident
+            ident = again
+        return ident
+
+    # -- drain and close ---------------------------------------------------------------------
+
+    def hurry(self) -> None:
+        """A second SIGTERM/SIGINT: stop waiting for in-flight work and end open streams now."""
+        self._hurry.set()
 
     async def drain(self) -> None:
-        """SIGTERM: not ready, stop accepting, let in-flight requests finish within the budget."""
+        """SIGTERM: not ready, refuse new connections, let in-flight requests finish within
+        `server.drain_timeout`, then end the streams still open with their error event."""
         rt = self.runtime
         if rt is None or rt.draining:
             return
-        rt.draining = True
+        rt.draining = True  # /readyz answers 503 from now on
         budget = rt.snapshot.config.server.drain_timeout
-        log.info("draining", extra={"in_flight": rt.in_flight, "drain_timeout": budget})
-        data_site = self._sites[0] if self._sites else None
-        if data_site is not None:
-            await data_site.stop()
-        finished = await rt.wait_idle(budget)
-        if not finished:
-            log.warning("drain budget spent; ending the requests still open", extra={"in_flight": rt.in_flight})
+        log.info("draining", extra={"in_flight": rt.in_flight, "open_streams": rt.open_streams,
+                                    "drain_timeout": budget})
+        if self._data_site is not None:
+            await self._data_site.stop()  # closes the listening socket: new connections are refused
+        if self._data_runner is not None and self._data_runner.server is not None:
+            # Idle keep-alive connections close now, busy ones after their answer, so the
+            # app's next request opens a connection elsewhere instead of landing here.
+            self._data_runner.server.pre_shutdown()
+        if await self._wait_idle(rt, budget):
+            log.info("drained", extra={"in_flight": 0})
+            return
+        told = rt.end_streams(f"routecar shut down: the drain budget ({budget:g}s) ran out before the stream "
+                              "finished")
+        log.warning("drain budget spent; ending the streams still open",
+                    extra={"in_flight": rt.in_flight, "streams_ended": told})
+        if not await rt.wait_idle(_END_GRACE_S):
+            log.warning("requests still open after the drain; they are cut", extra={"in_flight": rt.in_flight})
+
+    async def _wait_idle(self, rt: Runtime, budget: float) -> bool:
+        idle = asyncio.ensure_future(rt.wait_idle(budget))
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        try:
+            await asyncio.wait((idle, hurry), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (idle, hurry):
+                task.cancel()
+            await asyncio.gather(idle, hurry, return_exceptions=True)
+        return idle.done() and not idle.cancelled() and idle.result()
 
     async def close(self) -> None:
+        """Stop everything; the admin plane last, so probes see 503 (not a refusal) to the end."""
         if self._watch_task:
             self._watch_task.cancel()
-        for runner in self._runners:
-            await runner.cleanup()
-        self._runners.clear()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+            self._watch_task = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._data_runner is not None:
+            await self._data_runner.cleanup()
+            self._data_runner = None
         if self.runtime is not None:
-            await self.runtime.close()
+            await self.runtime.close()  # writes every queued route-log row
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
+            self._admin_runner = None
+
+
+async def _listen(app: web.Application, where: Listen) -> tuple[web.AppRunner, web.TCPSite, int]:
+    # handler_cancellation: an app that hangs up cancels its request, and with it the upstream call.
+    # shutdown_timeout: drain() has already spent the drain budget; this is only the last cut.
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=_FINAL_CUT_S)
+    await runner.setup()
+    site = web.TCPSite(runner, where.host, where.port, backlog=1024, reuse_address=True)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    sockets = runner.addresses
+    return runner, site, int(sockets[-1][1]) if sockets else where.port
 
 
 def _file_identity(path: str) -> tuple[Any, ...] | None:
@@ -179,17 +278,24 @@ async def serve(config: Config, config_path: str | None) -> int:
         return 1
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(sidecar.reload("SIGHUP")))
-    log.info("routecar serving", extra={"listen": f"127.0.0.1:{sidecar.data_port}" if config.server.listen.host in (
-        "127.0.0.1", "localhost") else str(config.server.listen), "admin": str(config.server.admin_listen),
-        "config_hash": config.hash})
+
+    def on_stop() -> None:
+        if stop.is_set():
+            sidecar.hurry()  # a second signal: cut the drain short
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGTERM, on_stop)
+    loop.add_signal_handler(signal.SIGINT, on_stop)
+    loop.add_signal_handler(signal.SIGHUP, sidecar.reload_soon, "SIGHUP")
+    log.info("routecar serving", extra={"listen": f"{config.server.listen.host}:{sidecar.data_port}",
+                                        "admin": f"{config.server.admin_listen.host}:{sidecar.admin_port}",
+                                        "config_hash": config.hash})
     print(f"routecar listening on http://{config.server.listen.host}:{sidecar.data_port} "
           f"(admin http://{config.server.admin_listen.host}:{sidecar.admin_port})", flush=True)
     await stop.wait()
     await sidecar.drain()
     await sidecar.close()
+    log.info("routecar stopped")
     return 0
 
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -23,9 +23,12 @@ from ..router.cost import actual_cost, build_routing_request
 from ..router.plan import Plan, RoutingError
 from ..routelog.record import RouteRecord
 from .errors import JSON, ApiError, error_response
+from .features import RoutingFeatures, features_of
 from .keys import RUNTIME
+from ..observability.jsonlog import log_request
 from .request_parsing import (new_request_id, parse_tags, parse_timeout_ms, read_json, validate_chat,
                               validate_embeddings)
+from .routing_features import gate_budget, replay, run_plan, settle, step_first
 from .runtime import Runtime
 from .streaming import OpenAIStreamEncoder, pipe_stream
 
@@ -87,34 +90,41 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
     usage: dict[str, Any] = {}
     plan: Plan | None = None
     success: Success | None = None
+    features: RoutingFeatures | None = None
     rt.request_started()
     try:
         if rt.draining:
             raise ApiError(503, "routecar is shutting down; retry on another instance.", "draining",
                            "service_unavailable", outcome="upstream_error", retry_after=1)
         cfg = snap.config
+        # Tags first, so even a request rejected for its body is attributed in its row.
+        record.tags = parse_tags(request.headers.get("x-routecar-tags"))
+        features = await features_of(rt)
+        router = features.router_for(snap, rt.health)
         body = _to_canonical(entry, await read_json(request, cfg.server.max_body_bytes))
         record.requested_model = str(body.get("model"))
         stream = bool(body.get("stream")) and entry is not EMBEDDINGS
         record.stream = stream
-        record.tags = parse_tags(request.headers.get("x-routecar-tags"))
         timeout = parse_timeout_ms(request.headers.get("x-routecar-timeout-ms"), cfg.server.default_timeout)
         deadline = asyncio.get_running_loop().time() + timeout
         routing = build_routing_request(entry.endpoint if entry is not MESSAGES else "chat", body, record.tags)
         try:
-            plan = snap.router.plan(routing)
+            plan = router.plan(routing)
+            plan, over_budget = gate_budget(features, router, cfg, routing, plan, record.tags, time.time())
         except RoutingError as exc:
             raise ApiError(exc.status, str(exc), exc.code, exc.error_type,
                            param="model" if exc.status == 404 else None) from None
         _record_plan(record, plan)
+        if over_budget is not None:
+            raise over_budget
         if cfg.route_log.record_prompts:
             record.prompt = body.get("messages") or body.get("input")
         try:
-            result = await snap.dispatcher.run(plan, body, entry.endpoint if entry is EMBEDDINGS else "chat",
-                                               stream, deadline, routing.est_prompt_tokens, attempts)
+            result = await run_plan(snap.dispatcher, plan, body, entry.endpoint if entry is EMBEDDINGS else "chat",
+                                    stream, deadline, routing.est_prompt_tokens, attempts)
         except UnsupportedParam as exc:
             raise ApiError(400, str(exc), "unsupported_parameter", param=exc.param) from None
-        _record_attempts(record, attempts)
+        _record_attempts(record, attempts, plan)
         headers["x-routecar-attempts"] = str(len(attempts.log))
         if plan.route:
             headers["x-routecar-route"] = plan.route
@@ -123,24 +133,26 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
                            outcome=result.outcome, retry_after=result.retry_after)
         success = result
         _record_success(record, plan, success, headers, attempts)
+
+        def on_prepare() -> None:
+            record.overhead_ms = round(_overhead(started, attempts, streaming=True), 3)
+            headers["x-routecar-overhead-ms"] = _fmt_ms(record.overhead_ms)
+
         if success.stream is not None:
-            encoder = (OpenAIStreamEncoder(_wants_usage(body)) if entry.protocol == "openai"
-                       else anthropic_inbound.MessagesStreamEncoder(record.requested_model or ""))
             record.status = 200
-
-            def on_prepare() -> None:
-                record.overhead_ms = round(_overhead(started, attempts, streaming=True), 3)
-                headers["x-routecar-overhead-ms"] = _fmt_ms(record.overhead_ms)
-
-            return await pipe_stream(request, success, encoder, record, headers, rt.health, started,
-                                     on_prepare, usage)
+            return await pipe_stream(request, success, _stream_encoder(entry, body, record), record, headers,
+                                     rt.health, started, on_prepare, usage)
         answer = success.answer
         assert answer is not None
         usage.update(answer.body.get("usage") or {})
         record.prompt_tokens = usage.get("prompt_tokens")
         record.completion_tokens = usage.get("completion_tokens")
-        cost = actual_cost(success.candidate.model, usage) if usage else None
+        cost = actual_cost(success.candidate.model, usage) + attempts.extra_cost if usage else None
         record.cost_usd = cost
+        if stream:  # a cascade step's checked answer: replayed, since it was fetched whole
+            record.status = 200
+            return await replay(request, answer.body, _stream_encoder(entry, body, record), record, headers,
+                                started, on_prepare)
         if cost is not None:
             headers["x-routecar-cost-usd"] = f"{cost:.8f}"
         payload = answer.body if entry is not MESSAGES else anthropic_inbound.canonical_to_message(
@@ -157,14 +169,14 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
         record.outcome = err.outcome
         record.error_message = err.message
         if plan is not None:
-            _record_attempts(record, attempts)
+            _record_attempts(record, attempts, plan)
         return error_response(err, entry.protocol, headers)
     except asyncio.CancelledError:
         record.status = 499
         record.outcome = "client_cancelled"
         record.error_message = "the app closed the connection"
         if plan is not None:
-            _record_attempts(record, attempts)
+            _record_attempts(record, attempts, plan)
         raise
     except Exception:  # a bug of ours: log it, answer a clean 500, never a traceback
         log.exception("internal error", extra={"request_id": record.request_id})
@@ -176,11 +188,19 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
         return error_response(err, entry.protocol, headers)
     finally:
         _finish(rt, record, started, success, usage, attempts)
+        if features is not None:
+            settle(features, snap.config, plan, record, record.tags, time.time())
 
 
 def _wants_usage(body: dict[str, Any]) -> bool:
     options = body.get("stream_options")
     return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+def _stream_encoder(entry: Entry, body: dict[str, Any], record: RouteRecord) -> Any:
+    if entry.protocol == "openai":
+        return OpenAIStreamEncoder(_wants_usage(body))
+    return anthropic_inbound.MessagesStreamEncoder(record.requested_model or "")
 
 
 def _record_plan(record: RouteRecord, plan: Plan) -> None:
@@ -192,13 +212,18 @@ def _record_plan(record: RouteRecord, plan: Plan) -> None:
     record.shadow_model = plan.shadow_model
     record.est_cost_usd = plan.est_cost_usd
     record.canary = plan.canary
+    record.skipped = list(plan.skipped)
 
 
-def _record_attempts(record: RouteRecord, attempts: Attempts) -> None:
+def _record_attempts(record: RouteRecord, attempts: Attempts, plan: Plan) -> None:
     record.attempts = len(attempts.log)
     record.attempt_log = [a.as_dict() for a in attempts.log]
+    for i, verdict in attempts.checks.items():  # cascade steps: how each answer fared
+        record.attempt_log[i]["check"] = verdict
+    record.escalations = len(attempts.escalations)
     now = asyncio.get_running_loop().time()
-    record.skipped = [
+    # The router's skips (window, capabilities, canary, budget), then the dispatcher's (health).
+    record.skipped = list(plan.skipped) + [
         {k: v for k, v in s.items() if k != "retry_at"}
         | ({"retry_in_s": round(max(0.0, s["retry_at"] - now), 3)} if s.get("retry_at") else {})
         for s in attempts.skipped
@@ -211,8 +236,12 @@ def _record_success(record: RouteRecord, plan: Plan, success: Success, headers: 
     record.chosen_model = cand.slug
     record.provider = cand.deployment.provider
     record.upstream_model = cand.deployment.model
-    record.fallback = cand.slug != plan.candidates[0].slug
-    if record.fallback:
+    # In a cascade, a later step answering is an escalation; only a step's own fallback fails over.
+    record.fallback = cand.slug != (step_first(plan, cand.step) if plan.cascade else plan.candidates[0].slug)
+    if attempts.escalations:
+        record.reason = (f"{plan.reason}; escalated: {'; '.join(attempts.escalations)}; answered by "
+                         f"{cand.slug} (step {cand.step})" + (" after failover" if record.fallback else ""))
+    elif record.fallback:
         record.reason = f"{plan.reason}; answered by {cand.slug} ({cand.reason}) after failover"
     headers["x-routecar-model"] = cand.slug
     headers["x-routecar-provider"] = cand.deployment.provider
@@ -241,12 +270,15 @@ def _finish(rt: Runtime, record: RouteRecord, started: float, success: Success |
             record.prompt_tokens = usage.get("prompt_tokens")
             record.completion_tokens = usage.get("completion_tokens")
             if usage:
-                record.cost_usd = actual_cost(success.candidate.model, usage)
+                record.cost_usd = actual_cost(success.candidate.model, usage) + attempts.extra_cost
             if record.attempt_log and record.attempt_log[-1].get("error") is None:
                 record.attempt_log[-1]["latency_ms"] = round(record.latency_ms, 2)
         if record.overhead_ms is None:
             record.overhead_ms = round(_overhead(started, attempts, streaming=False), 3)
         rt.writer.submit(record)
         rt.metrics.observe(record)
+        if rt.snapshot.config.server.log_requests:
+
+            log_request(record)
     finally:
         rt.request_finished()

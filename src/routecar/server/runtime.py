@@ -3,14 +3,19 @@
 A `Snapshot` bundles one validated config with the router and dispatcher built for it;
 handlers take the current snapshot once per request and keep it to the end, so a reload
 swaps `Runtime.snapshot` atomically and in-flight requests finish on the config they started
-with. Health state and the route log outlive reloads.
+with. Health state and the route log outlive reloads. Provider sessions a reload retires stay
+open until the last request on an older config has finished.
+
+The runtime also knows which answers are streaming right now, so a drain whose budget runs
+out can end each one with its protocol's error event instead of cutting the socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -25,8 +30,14 @@ from ..providers.base import Adapter
 from ..providers.registry import load_adapters
 from ..router.router import Router
 from ..routelog.writer import RouteLogWriter
+from .features import RoutingFeatures
 
 log = logging.getLogger("routecar.runtime")
+
+
+# The config generation the current request runs on; each request runs in its own task, so
+# this is per request without any lookup table.
+_REQUEST_GENERATION: ContextVar[int] = ContextVar("routecar_request_generation", default=-1)
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,15 @@ class Snapshot:
     config: Config
     router: Router
     dispatcher: Dispatcher
+    generation: int = 0  # 0 for the config loaded at start, +1 per applied reload
+
+
+@dataclass(slots=True, eq=False)
+class OpenStream:
+    """A stream being written to the app; `stop_reason` is set when routecar ends it early."""
+
+    task: asyncio.Task[Any]
+    stop_reason: str | None = None
 
 
 def _session_key(provider: ProviderConfig) -> tuple[Any, ...]:
@@ -41,35 +61,54 @@ def _session_key(provider: ProviderConfig) -> tuple[Any, ...]:
     return (provider.base_url, provider.max_connections)
 
 
+_Entry = tuple[tuple[Any, ...], aiohttp.ClientSession]
+
+
+@dataclass
+class PoolChange:
+    """The sessions a config needs, prepared but not yet in use."""
+
+    pool: dict[str, _Entry]
+    created: list[aiohttp.ClientSession] = field(default_factory=list)
+    retired: list[aiohttp.ClientSession] = field(default_factory=list)
+
+    def mapping(self) -> dict[str, aiohttp.ClientSession]:
+        return {name: session for name, (_, session) in self.pool.items()}
+
+
+def _new_session(provider: ProviderConfig) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=provider.max_connections, limit_per_host=provider.max_connections,
+        ttl_dns_cache=300, enable_cleanup_closed=False, keepalive_timeout=30,
+    )
+    return aiohttp.ClientSession(
+        connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(),
+        auto_decompress=True, raise_for_status=False, skip_auto_headers=("User-Agent",),
+    )
+
+
 class SessionPool:
     """One pooled client session per provider, created at start and on reload, never per request."""
 
     def __init__(self) -> None:
-        self._sessions: dict[str, tuple[tuple[Any, ...], aiohttp.ClientSession]] = {}
+        self._sessions: dict[str, _Entry] = {}
 
-    def sync(self, config: Config) -> list[aiohttp.ClientSession]:
-        """Make sessions match the config; returns the sessions that are no longer used."""
-        retired = []
+    def prepare(self, config: Config) -> PoolChange:
+        """The sessions `config` needs, reusing the unchanged ones; nothing changes until commit()."""
+        change = PoolChange(pool={})
         for name, provider in config.providers.items():
             key = _session_key(provider)
             current = self._sessions.get(name)
-            if current and current[0] == key:
-                continue
-            if current:
-                retired.append(current[1])
-            connector = aiohttp.TCPConnector(
-                limit=provider.max_connections, limit_per_host=provider.max_connections,
-                ttl_dns_cache=300, enable_cleanup_closed=False, keepalive_timeout=30,
-            )
-            session = aiohttp.ClientSession(
-                connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(),
-                auto_decompress=True, raise_for_status=False, skip_auto_headers=("User-Agent",),
-            )
-            self._sessions[name] = (key, session)
-        for name in list(self._sessions):
-            if name not in config.providers:
-                retired.append(self._sessions.pop(name)[1])
-        return retired
+            if current is None or current[0] != key:
+                current = (key, _new_session(provider))
+                change.created.append(current[1])
+            change.pool[name] = current
+        kept = {id(session) for _, session in change.pool.values()}
+        change.retired = [s for _, s in self._sessions.values() if id(s) not in kept]
+        return change
+
+    def commit(self, change: PoolChange) -> None:
+        self._sessions = dict(change.pool)
 
     def mapping(self) -> dict[str, aiohttp.ClientSession]:
         return {name: session for name, (_, session) in self._sessions.items()}
@@ -87,48 +126,84 @@ class Runtime:
         self.writer = RouteLogWriter(config.route_log, on_drop=None)
         self.sessions = SessionPool()
         self.adapters: dict[str, Adapter] = {}
-        self.snapshot: Snapshot = self._build(config)
+        self._background: set[asyncio.Task[Any]] = set()
+        # Routing state kept across reloads (budget ledger, canary monitor), closed at shutdown
+        # so the last spend is written.
+        self.features = RoutingFeatures(config)
+        snapshot, change = self._build(config, 0)
+        self.sessions.commit(change)
+        self.snapshot: Snapshot = snapshot
         self.draining = False
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._background: set[asyncio.Task[Any]] = set()
+        self._live: dict[int, int] = {}  # config generation -> requests running on it
+        self._retired: list[tuple[int, list[aiohttp.ClientSession]]] = []
+        self._streams: set[OpenStream] = set()
         self.metrics.set_health_source(self.health.snapshot)
         self.metrics.set_route_log_source(lambda: (self.writer.queue_depth, self.writer.dropped, self.writer.written))
         self.metrics.set_config_hash(config.hash)
         self.metrics.set_known_names(config.names())
 
-    def _build(self, config: Config) -> Snapshot:
+    def _build(self, config: Config, generation: int) -> tuple[Snapshot, PoolChange]:
+        """Everything a config needs, built aside: the serving snapshot is not touched."""
         for provider in config.providers.values():
             if provider.api_key:
                 register_secret(provider.api_key)  # defence in depth: scrubbed from any log line
         types = {p.type for p in config.providers.values()}
         self.adapters.update(load_adapters(types - set(self.adapters)))
-        retired = self.sessions.sync(config)
-        for session in retired:
-            self._later(self._close_session(session, config.server.drain_timeout))
-        router = Router(config, self.health)
-        dispatcher = Dispatcher(
-            config, self.health, self.sessions.mapping(), dict(self.adapters),
-            on_queue_wait=self.metrics.queue_wait, on_budget_exhausted=self.metrics.retry_budget_exhausted,
-        )
-        return Snapshot(config, router, dispatcher)
+        change = self.sessions.prepare(config)
+        try:
+            router = Router(config, self.health, canary=self.features.canary)
+            dispatcher = Dispatcher(
+                config, self.health, change.mapping(), dict(self.adapters),
+                on_queue_wait=self.metrics.queue_wait, on_budget_exhausted=self.metrics.retry_budget_exhausted,
+            )
+        except BaseException:
+            self._close_later(change.created)
+            raise
+        return Snapshot(config, router, dispatcher, generation), change
 
     async def start(self) -> None:
         await self.writer.start()
+        await self.features.start()
 
     def apply(self, config: Config) -> None:
-        """Swap to a new, already validated config."""
-        self.health.reconfigure(config)
-        self.snapshot = self._build(config)
+        """Swap to a new, already validated config; on any error the old one keeps serving."""
+        snapshot, change = self._build(config, self.snapshot.generation + 1)
+        try:
+            self.health.reconfigure(config)
+        except BaseException:
+            self._close_later(change.created)
+            raise
+        self.sessions.commit(change)
+        self.snapshot = snapshot
+        if change.retired:
+            self._retired.append((snapshot.generation, change.retired))
+            self._release_retired()
         self.metrics.set_known_names(config.names())
         self.metrics.config_reloaded(True, config.hash)
 
+    # -- requests ----------------------------------------------------------------------------
+
     def request_started(self) -> None:
+        """Count a request in; call it in the same step as reading `snapshot` (no await between),
+        so the request is counted on the config generation it runs on."""
+        gen = self.snapshot.generation
+        _REQUEST_GENERATION.set(gen)
+        self._live[gen] = self._live.get(gen, 0) + 1
         self.in_flight += 1
         self._idle.clear()
 
     def request_finished(self) -> None:
+        gen = _REQUEST_GENERATION.get()
+        left = self._live.get(gen, 0) - 1
+        if left > 0:
+            self._live[gen] = left
+        else:
+            self._live.pop(gen, None)
+            if self._retired and gen != self.snapshot.generation:
+                self._release_retired()
         self.in_flight -= 1
         if self.in_flight <= 0:
             self._idle.set()
@@ -140,22 +215,72 @@ class Runtime:
         except asyncio.TimeoutError:
             return False
 
+    def _release_retired(self) -> None:
+        """Close retired sessions once no request runs on a config older than their retirement."""
+        oldest = min(self._live, default=self.snapshot.generation)
+        keep = []
+        for gen, sessions in self._retired:
+            if oldest < gen:
+                keep.append((gen, sessions))
+            else:
+                self._close_later(sessions)
+        self._retired = keep
+
+    # -- streams -----------------------------------------------------------------------------
+
+    def stream_opened(self) -> OpenStream | None:
+        """Register the current task's stream so a drain can end it; None outside a task."""
+        task = asyncio.current_task()
+        if task is None:
+            return None
+        handle = OpenStream(task)
+        self._streams.add(handle)
+        return handle
+
+    def stream_closed(self, handle: OpenStream) -> None:
+        self._streams.discard(handle)
+
+    @property
+    def open_streams(self) -> int:
+        return len(self._streams)
+
+    def end_streams(self, reason: str) -> int:
+        """Tell every open stream to stop now; returns how many were told.
+
+        The stream's task is cancelled with `stop_reason` set first, so the per-chunk path pays
+        nothing for this; the stream tells it from the app hanging up by that reason, writes its
+        protocol's error event and ends.
+        """
+        told = 0
+        for handle in list(self._streams):
+            if handle.stop_reason is None and not handle.task.done():
+                handle.stop_reason = reason
+                handle.task.cancel(reason)
+                told += 1
+        return told
+
+    # -- background ---------------------------------------------------------------------------
+
+    def _close_later(self, sessions: list[aiohttp.ClientSession]) -> None:
+        for session in sessions:
+            self._later(session.close())
+
     def _later(self, coro: Any) -> None:
         try:
             task = asyncio.get_running_loop().create_task(coro)
-        except RuntimeError:  # no loop yet (built before serving): close synchronously later
+        except RuntimeError:  # no loop (built outside one): nothing was opened yet
             coro.close()
             return
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    @staticmethod
-    async def _close_session(session: aiohttp.ClientSession, delay: float) -> None:
-        await asyncio.sleep(delay)  # requests started on the old config may still use it
-        await session.close()
-
     async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
+        for _, sessions in self._retired:
+            self._close_later(sessions)
+        self._retired.clear()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self.sessions.close()
+        if self.features is not None:
+            await self.features.close()
         await self.writer.close()

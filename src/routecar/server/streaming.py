@@ -3,6 +3,7 @@
 Chunks are written the moment they are decoded (no coalescing, no buffering). After the first
 byte there is no failover: a stream that breaks ends with an explicit error event in the
 entry point's protocol and the row says `stream_broken` (SPEC §7), never a silent clean end.
+The same holds when routecar ends a stream itself because a drain ran out of time.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from ..health.registry import AttemptResult, HealthRegistry
 from ..providers.base import Chunk
 from ..providers.sse import DONE, encode_data
 from ..routelog.record import RouteRecord
+from .keys import RUNTIME
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# What the app reads when routecar itself ends a stream early (drain budget spent).
+STOPPED_MESSAGE = "routecar is shutting down and ended this stream; the answer is incomplete. Retry the request."
 
 
 class OpenAIStreamEncoder:
@@ -61,27 +65,31 @@ async def pipe_stream(
     resp.headers.update(headers)
     usage: dict[str, Any] | None = None
     kind = "success"
+    answered = False  # True once the answer's end has been handed to the socket
+    rt = request.app.get(RUNTIME)
+    handle = rt.stream_opened() if rt is not None else None  # a drain may end this stream
     try:
-        await resp.prepare(request)
-        first = True
-        for chunk in opened.head:
-            if chunk.data.get("usage"):
-                usage = chunk.data["usage"]
-            data = encoder.encode(chunk)
-            if data:
-                await resp.write(data)
-                if first and chunk.has_content:
-                    record.ttft_ms = (time.perf_counter() - started) * 1000
-                    first = False
         try:
+            await resp.prepare(request)
+            first = True
+            for chunk in opened.head:
+                if chunk.data.get("usage"):
+                    usage = chunk.data["usage"]
+                data = encoder.encode(chunk)
+                if data:
+                    await resp.write(data)
+                    if first and chunk.has_content:
+                        record.ttft_ms = (time.perf_counter() - started) * 1000
+                        first = False
             async for chunk in opened.rest():
                 if chunk.data.get("usage"):
                     usage = chunk.data["usage"]
                 data = encoder.encode(chunk)
                 if data:
                     await resp.write(data)
-            await resp.write(encoder.finish())
             record.outcome = "ok"
+            answered = True  # before the await: write() hands the bytes to the socket before it yields
+            await resp.write(encoder.finish())
         except StreamBroken as exc:
             kind = "failure"
             record.outcome = "stream_broken"
@@ -90,6 +98,16 @@ async def pipe_stream(
                 record.attempt_log[-1]["error"] = exc.kind
             await resp.write(encoder.error("The upstream stream broke mid-answer; the answer is incomplete.",
                                            "api_error" if exc.kind != "idle_timeout" else "timeout_error"))
+        except asyncio.CancelledError:
+            if handle is None or handle.stop_reason is None:
+                raise  # the app hung up
+            _uncancel()
+            if not answered:
+                kind = "neutral"  # not the upstream's fault
+                _record_stopped(record, handle.stop_reason)
+                if not resp.prepared:
+                    await resp.prepare(request)
+                await resp.write(encoder.error(STOPPED_MESSAGE, "api_error"))
         await resp.write_eof()
     except (ConnectionResetError, asyncio.CancelledError) as exc:
         kind = "neutral"
@@ -100,6 +118,8 @@ async def pipe_stream(
             raise
         return resp
     finally:
+        if handle is not None:
+            rt.stream_closed(handle)
         opened.close()
         record.prompt_tokens, record.completion_tokens = _tokens(usage)
         latency = time.perf_counter() - started
@@ -108,6 +128,20 @@ async def pipe_stream(
                                                probe=success.probe))
         usage_out.update(usage or {})
     return resp
+
+
+def _uncancel() -> None:
+    """Take back the runtime's cancellation so the error event and the end can still be written."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
+def _record_stopped(record: RouteRecord, reason: str) -> None:
+    record.outcome = "stream_broken"
+    record.error_message = reason
+    if record.attempt_log:
+        record.attempt_log[-1]["error"] = "sidecar_shutdown"
 
 
 def _tokens(usage: dict[str, Any] | None) -> tuple[int | None, int | None]:
