@@ -22,6 +22,7 @@ from ..providers.base import UnsupportedParam
 from ..router.cost import actual_cost, build_routing_request
 from ..router.plan import Plan, RoutingError
 from ..routelog.record import RouteRecord
+from . import content_stage
 from .errors import JSON, ApiError, error_response
 from .features import RoutingFeatures, features_of
 from .keys import RUNTIME
@@ -108,6 +109,9 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
         timeout = parse_timeout_ms(request.headers.get("x-routecar-timeout-ms"), cfg.server.default_timeout)
         deadline = asyncio.get_running_loop().time() + timeout
         routing = build_routing_request(entry.endpoint if entry is not MESSAGES else "chat", body, record.tags)
+        content = content_stage.begin(rt, snap, routing, request.headers, deadline, attempts)
+        if content is not None:
+            await content.classify(record)
         try:
             plan = router.plan(routing)
             plan, over_budget = gate_budget(features, router, cfg, routing, plan, record.tags, time.time())
@@ -119,6 +123,10 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
             raise over_budget
         if cfg.route_log.record_prompts:
             record.prompt = body.get("messages") or body.get("input")
+        if content is not None:
+            cached = await content.serve_cached(request, plan, record, headers, started, entry.protocol)
+            if cached is not None:
+                return cached
         try:
             result = await run_plan(snap.dispatcher, plan, body, entry.endpoint if entry is EMBEDDINGS else "chat",
                                     stream, deadline, routing.est_prompt_tokens, attempts)
@@ -149,6 +157,8 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
         record.completion_tokens = usage.get("completion_tokens")
         cost = actual_cost(success.candidate.model, usage) + attempts.extra_cost if usage else None
         record.cost_usd = cost
+        if content is not None:
+            content.store(success, answer.body, cost)
         if stream:  # a cascade step's checked answer: replayed, since it was fetched whole
             record.status = 200
             return await replay(request, answer.body, _stream_encoder(entry, body, record), record, headers,

@@ -194,7 +194,8 @@ def settle(features: RoutingFeatures, config: Config, plan: Plan | None, record:
         return
     if route.budget is not None and record.cost_usd:
         features.ledger.record(route, tags, record.cost_usd, now)
-    if route.canary is not None and record.outcome in _JUDGED:
+    # Cache hits answer in microseconds: counting them would flatter whichever side they land on.
+    if route.canary is not None and record.outcome in _JUDGED and record.cache not in ("hit", "semantic_hit"):
         ok = record.outcome == "ok"
         if plan.canary:
             # A canary that failed over to the baseline failed, whatever the row's outcome.

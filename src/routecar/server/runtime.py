@@ -275,6 +275,9 @@ class Runtime:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        from . import content_stage  # only loaded when a route uses classifiers or caches
+
+        await content_stage.close(self)  # stops background classifier preparation
         for _, sessions in self._retired:
             self._close_later(sessions)
         self._retired.clear()
