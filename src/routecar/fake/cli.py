@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 
 from .faults import parse_faults
-from .server import FakeProvider
 
 # Named presets: keyword arguments for create_app. Faults in a profile can still be switched
 # at runtime through the control API.
@@ -65,6 +64,8 @@ def build_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _serve(args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
     try:
+        from .server import FakeProvider  # the server stack only when a fake actually runs
+
         fake = FakeProvider(name=args.name, host=args.host, port=args.port, **kwargs)
     except ValueError as exc:
         print(f"fake-provider: {exc}", file=sys.stderr)
