@@ -152,3 +152,14 @@ async def test_rejected_requests_leave_rows(sc):
     rows = await route_rows(sc, 2)
     assert [r["outcome"] for r in rows] == ["bad_request", "bad_request"]
     assert rows[1]["status"] == 404 and rows[1]["requested_model"] == "zzz"
+
+
+async def test_oversized_chunked_body_is_413(sc):
+    async def body():
+        for _ in range(10):
+            yield b"x" * 1024
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(sc.data_url + "/v1/chat/completions", data=body()) as resp:
+            assert resp.status == 413
+            assert_openai_error(await resp.json(), "request_too_large")

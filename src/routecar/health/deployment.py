@@ -58,7 +58,7 @@ class _Cached:
 
     __slots__ = ("view", "weight_factor", "until", "share_version")
 
-    def __init__(self, view: DeploymentView, weight_factor: float, until: float,
+    def __init__(self, view: DeploymentView | None, weight_factor: float, until: float,
                  share_version: int) -> None:
         self.view = view
         self.weight_factor = weight_factor  # 0.0 when not admissible
@@ -239,12 +239,19 @@ class DeploymentHealth:
         return min(d for d in deadlines if d is not None)
 
     def _current(self) -> _Cached:
+        """The weight factor (cheap, read for every candidate of every request) with the view
+        slot left empty: percentiles are only computed when a strategy actually reads them."""
         now = self._clock()
         cached = self._cached
         if cached is not None and now < cached.until and cached.share_version == self.share.version:
             return cached
+        cached = _Cached(None, self._weight_factor(), self._next_change(now), self.share.version)
+        self._cached = cached
+        return cached
+
+    def _build_view(self) -> DeploymentView:
         lat, ttft = self.latency, self.ttft
-        view = DeploymentView(
+        return DeploymentView(
             state=self.breaker.state,
             in_flight=self.in_flight,
             ttft_p50=ttft.p50,
@@ -259,12 +266,12 @@ class DeploymentHealth:
             cooling_until=self.cooldown.cooling_until,
             error_rate=self.breaker.error_rate(),
         )
-        cached = _Cached(view, self._weight_factor(), self._next_change(now), self.share.version)
-        self._cached = cached
-        return cached
 
     def view(self) -> DeploymentView:
-        return self._current().view
+        cached = self._current()
+        if cached.view is None:
+            cached.view = self._build_view()
+        return cached.view
 
     def effective_weight(self, base_weight: float) -> float:
         """`base_weight` shrunk by low headroom and a busy pool; 0 when not admissible now."""

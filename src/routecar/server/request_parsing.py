@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from typing import Any
@@ -14,9 +15,13 @@ from .errors import ApiError
 _CHAT_REQUIRED = ("model", "messages")
 
 
+_ID_PREFIX = f"rc-{os.urandom(3).hex()}-"
+_id_counter = itertools.count(int(time.time() * 1000) % 10**9)
+
+
 def new_request_id() -> str:
-    # Time-ordered and unique without a lock: 12 hex of ns clock + 8 random hex.
-    return f"rc-{time.time_ns() // 1000:x}{os.urandom(4).hex()}"
+    # Unique per process (random prefix) and ordered within it; no syscall per request.
+    return f"{_ID_PREFIX}{next(_id_counter):x}"
 
 
 async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
@@ -24,15 +29,10 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
     if length is not None and length > max_bytes:
         raise ApiError(413, f"Request body is {length} bytes; the limit is {max_bytes} (server.max_body_bytes).",
                        "request_too_large")
-    chunks: list[bytes] = []
-    size = 0
-    async for data in request.content.iter_any():
-        size += len(data)
-        if size > max_bytes:
-            raise ApiError(413, f"Request body is over the limit of {max_bytes} bytes (server.max_body_bytes).",
-                           "request_too_large")
-        chunks.append(data)
-    raw = b"".join(chunks)
+    if length is not None:
+        raw = await request.read()  # bounded: length was checked above
+    else:
+        raw = await _read_chunked(request, max_bytes)
     if not raw:
         raise ApiError(400, "Request body is empty; expected a JSON object.", "invalid_json")
     try:
@@ -42,6 +42,19 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "Request body must be a JSON object.", "invalid_json")
     return body
+
+
+async def _read_chunked(request: web.Request, max_bytes: int) -> bytes:
+    """A body without Content-Length, read up to the limit and no further."""
+    chunks: list[bytes] = []
+    size = 0
+    async for data in request.content.iter_any():
+        size += len(data)
+        if size > max_bytes:
+            raise ApiError(413, f"Request body is over the limit of {max_bytes} bytes (server.max_body_bytes).",
+                           "request_too_large")
+        chunks.append(data)
+    return b"".join(chunks)
 
 
 def validate_chat(body: dict[str, Any]) -> None:
