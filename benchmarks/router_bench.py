@@ -5,7 +5,12 @@ matches, so every rule is evaluated; the last one a keyword regex over a ~1.5k-c
 prompt), fallbacks, a p99 TTFT objective, and a health view with measured latency windows.
 Target: <= 20 us per decision on one core.
 
+The default health view is a dict lookup per call (cheap and stable, so the numbers measure
+the router); `--health real` reads the production HealthRegistry instead, fed with latency
+samples, to show what a decision costs in the sidecar.
+
     python benchmarks/router_bench.py [--iterations N] [--models N] [--strategy NAME ...]
+                                      [--health fake|real]
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from routecar.config.model import (
-    Config, Deployment, ModelConfig, Price, ResilienceConfig, RouteConfig, RouteLogConfig, Rule,
-    RuleAction, ServerConfig, ShadowConfig,
+    Config, Deployment, ModelConfig, Price, ProviderConfig, ResilienceConfig, RouteConfig,
+    RouteLogConfig, Rule, RuleAction, ServerConfig, ShadowConfig,
 )
+from routecar.health.registry import HealthRegistry
+from routecar.health.values import AttemptResult
 from routecar.router.cost import build_routing_request
 from routecar.router.router import Router
 from routecar.router.strategies import STRATEGIES
@@ -45,7 +52,7 @@ class _View:
 
 
 class _Health:
-    """Dict lookups, about what the real registry costs per call."""
+    """Dict lookups: measures the router itself (the registry reads cost more: `--health real`)."""
 
     def __init__(self, views: dict[str, _View]) -> None:
         self._views = views
@@ -58,7 +65,20 @@ class _Health:
         return self._views.get(dep_id, self._empty)
 
 
-def build(strategy: str, shadow: str | None, n_models: int = N_MODELS) -> tuple[Router, object]:
+def real_health(config: Config, views: dict[str, _View]) -> HealthRegistry:
+    """The production registry, with a latency window per deployment like the fake's views."""
+    registry = HealthRegistry(config)
+    rng = random.Random(3)
+    for dep_id, view in views.items():
+        for _ in range(20):
+            ttft = view.ttft_p50 * (0.5 + rng.random())  # type: ignore[operator]
+            registry.on_start(dep_id)
+            registry.on_finish(dep_id, AttemptResult("success", status=200, latency=ttft * 4, ttft=ttft))
+    return registry
+
+
+def build(strategy: str, shadow: str | None, n_models: int = N_MODELS,
+          health: str = "fake") -> tuple[Router, object]:
     rng = random.Random(7)
     models, views = [], {}
     for i in range(n_models):
@@ -84,8 +104,9 @@ def build(strategy: str, shadow: str | None, n_models: int = N_MODELS) -> tuple[
         name="bench", strategy=strategy, candidates=tuple(m.slug for m in models), rules=rules,
         shadow=ShadowConfig(shadow) if shadow else None, max_ttft_p99=5.0,
     )
+    providers = {f"prov{i}": ProviderConfig(f"prov{i}", "openai", "http://127.0.0.1:9/v1") for i in range(4)}
     config = Config(
-        server=ServerConfig(), providers=MappingProxyType({}),
+        server=ServerConfig(), providers=MappingProxyType(providers),
         models=MappingProxyType({m.slug: m for m in models}),
         routes=MappingProxyType({"bench": route}), resilience=ResilienceConfig(),
         route_log=RouteLogConfig(),
@@ -95,11 +116,13 @@ def build(strategy: str, shadow: str | None, n_models: int = N_MODELS) -> tuple[
         {"role": "user", "content": "Summarize the following text please. " * 40},
     ]}
     req = build_routing_request("chat", body, {"team": "search"})
-    return Router(config, _Health(views), rng=random.Random(1).random), req
+    reader = real_health(config, views) if health == "real" else _Health(views)
+    return Router(config, reader, rng=random.Random(1).random), req
 
 
-def measure(strategy: str, iterations: int, shadow: str | None = None, n_models: int = N_MODELS) -> float:
-    router, req = build(strategy, shadow, n_models)
+def measure(strategy: str, iterations: int, shadow: str | None = None, n_models: int = N_MODELS,
+            health: str = "fake") -> float:
+    router, req = build(strategy, shadow, n_models, health)
     for _ in range(min(iterations, 1000)):  # warm up
         router.plan(req)
     # Many short batches, keep the fastest: on a shared machine the minimum is the batch the
@@ -120,14 +143,16 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20000)
     parser.add_argument("--models", type=int, default=N_MODELS)
     parser.add_argument("--strategy", action="append", choices=sorted(STRATEGIES))
+    parser.add_argument("--health", choices=("fake", "real"), default="fake")
     args = parser.parse_args()
-    router, req = build("ordered", None, args.models)
+    router, req = build("ordered", None, args.models, args.health)
     n_cands = len(router.plan(req).candidates)
     print(f"{args.models} models = {n_cands} candidates, 3 rules, fallbacks, TTFT objective; "
-          f"prompt ~{len(req.last_user_text)} chars; {args.iterations} decisions, fastest batch")
+          f"prompt ~{len(req.last_user_text)} chars; {args.health} health; {args.iterations} decisions, "
+          "fastest batch")
     for name in args.strategy or list(STRATEGIES):
-        print(f"  {name:<24} {measure(name, args.iterations, None, args.models):7.1f} us/decision")
-    shadowed = measure("cheapest", args.iterations, "fastest", args.models)
+        print(f"  {name:<24} {measure(name, args.iterations, None, args.models, args.health):7.1f} us/decision")
+    shadowed = measure("cheapest", args.iterations, "fastest", args.models, args.health)
     print(f"  {'cheapest + shadow fastest':<24} {shadowed:7.1f} us/decision")
     start = time.perf_counter()
     body = req.body

@@ -6,13 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "router_bench.py"
 
 
-def test_router_bench_runs():
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--iterations", "40", "--strategy", "cheapest", "--strategy", "fastest"],
-        capture_output=True, text=True, timeout=120,
-    )
+@pytest.mark.parametrize("args", [
+    ["--strategy", "cheapest", "--strategy", "fastest"],
+    ["--strategy", "balanced", "--health", "real"],
+])
+def test_router_bench_runs(args):
+    done = subprocess.run([sys.executable, str(BENCH), "--iterations", "40", *args],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "us/decision" in done.stdout and "cheapest" in done.stdout
+    assert "us/decision" in done.stdout and args[1] in done.stdout

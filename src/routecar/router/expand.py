@@ -2,77 +2,122 @@
 
 Each model expands into its deployments in health-weighted random order; models with no
 admissible deployment go last (unless the order is a cascade's steps); then the fallbacks of
-every considered model follow, breadth first; last, deployments that miss a TTFT objective
-are dropped while another candidate meets it.
+every considered model follow, breadth first. With a TTFT objective, deployments measured
+slower than it are held back as they come (no Candidate is built for them) and dropped,
+unless no candidate meets the objective.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from operator import attrgetter, itemgetter
+from typing import Any, Callable, Sequence
 
 from .filters import fmt_seconds, unfit
 from .plan import Candidate, Plan, RoutingRequest
 from .snapshot import ModelInfo
 from .strategies import MIN_LATENCY_SAMPLES, Ranked, weighted_shuffle
 
+_step = attrgetter("step")
+_slow_step = itemgetter(4)
+_FIRST = (0,)  # the deployment order of a single-deployment model
+_PAIR, _SWAPPED = (0, 1), (1, 0)
+# A deployment held back by the TTFT objective: (info, deployment index, reason, score, step, p99).
+_Slow = tuple[ModelInfo, int, str, "float | None", int, float]
+
 
 class Expander:
-    def __init__(self, health: Any, rng: Callable[[], float], infos: Mapping[str, ModelInfo]) -> None:
+    def __init__(self, health: Any, rng: Callable[[], float]) -> None:
         self._eff = health.effective_weight
         self._view = health.view
         self._rng = rng
-        self._infos = infos
 
-    def expand(self, plan: Plan, ranked: Ranked, req: RoutingRequest,
-               step_of: dict[str, int] | None, considered: list[Any], walk: bool = True) -> None:
+    def expand(self, plan: Plan, ranked: Ranked, req: RoutingRequest, step_of: dict[str, int] | None,
+               considered: Sequence[ModelInfo], walk: bool = True, objective: float | None = None,
+               views: dict[str, Any] | None = None) -> None:
         """Appends candidates to `plan`. `step_of` (cascades only) maps slug to step; a
         fallback inherits its model's step. `considered` are all models the decision looked
         at: one that did not fit is "unavailable", so its fallbacks still get their turn.
-        `walk=False`: the caller knows no fallback is outside the ranked models."""
-        infos, eff, add = self._infos, self._eff, self._add
+        `walk=False`: the caller knows no fallback is outside the ranked models.
+        `objective`: the route's p99 TTFT objective in seconds; `views`, when given, memoizes
+        health views for this decision (the strategy may have read them, the shadow may)."""
+        eff, view, rng = self._eff, self._view, self._rng
         stepped = step_of is not None
         steps = step_of if stepped else {}
         cands = plan.candidates
         append = cands.append
-        order: list[ModelInfo] = []
+        slow: list[_Slow] | None = None if objective is None else []
         sick = []
-        # Runs for every model of every request: one fused loop, no per-model helper calls
-        # on the common path (single deployment, healthy, not a cascade).
-        for m, score, why in ranked:
-            info = infos[m.slug]
-            step = steps.get(info.slug, 0) if stepped else 0
+        # Runs for every deployment of every request: one fused loop, no helper calls on the
+        # common paths (one or two deployments); _emit is its inner loop for the rarer callers.
+        for info, score, why in ranked:
             if info.single:
                 if eff(info.id0, info.base0) > 0 or stepped:
-                    order.append(info)
-                    append(Candidate(info.slug, m, info.dep0, why + "; " + info.shares[0], score, step, info.id0))
+                    indexes: Sequence[int] = _FIRST
+                else:
+                    sick.append((info, None, score, why))
                     continue
-                ws = None
             else:
-                ws = [eff(d, b) for d, b in zip(info.dep_ids, info.base)]
-                if sum(ws) > 0 or stepped:
-                    order.append(info)
-                    deps, ids, shares = info.deps, info.dep_ids, info.shares
-                    for i in self.weighted_order(ws):
-                        append(Candidate(info.slug, m, deps[i], why + "; " + shares[i], score, step, ids[i]))
-                    continue
-            # Cascade order is semantic (escalation steps); every other order is a preference,
-            # and a model with no admissible deployment should not lead.
-            sick.append((info, ws, score, why))
+                ids, base = info.dep_ids, info.base
+                if len(ids) == 2:  # weighted_order() inlined
+                    w0, w1 = eff(ids[0], base[0]), eff(ids[1], base[1])
+                    total = w0 + w1
+                    if total > 0:
+                        indexes = _PAIR if rng() * total < w0 else _SWAPPED
+                    elif stepped:
+                        indexes = _PAIR
+                    else:
+                        sick.append((info, [w0, w1], score, why))
+                        continue
+                else:
+                    ws = [eff(d, b) for d, b in zip(ids, base)]
+                    if sum(ws) > 0 or stepped:
+                        indexes = self.weighted_order(ws)
+                    else:
+                        sick.append((info, ws, score, why))
+                        continue
+            step = steps.get(info.slug, 0) if stepped else 0
+            for i in indexes:
+                dep_id = info.dep_ids[i]
+                if slow is not None:  # _missed_by() inlined
+                    if views is None:
+                        v = view(dep_id)
+                    else:
+                        v = views.get(dep_id)
+                        if v is None:
+                            v = views[dep_id] = view(dep_id)
+                    p99 = v.ttft_p99
+                    if (p99 is not None and p99 > objective
+                            and getattr(v, "ttft_samples", v.samples) >= MIN_LATENCY_SAMPLES):
+                        slow.append((info, i, why, score, step, p99))
+                        continue
+                append(Candidate(info.slug, info.model, info.deps[i], why + info.suffixes[i], score, step, dep_id))
+        # Cascade order is semantic (escalation steps); every other order is a preference,
+        # and a model with no admissible deployment should not lead.
         for info, ws, score, why in sick:
-            order.append(info)
-            add(cands, info, ws, why, score, 0)
+            self._emit(cands, info, ws, why, score, 0, slow, objective, views)
         if walk:
-            self._fallbacks(plan, req, order, steps, considered)
+            # The models in the order they were expanded: admissible ones, then the sick.
+            if sick:
+                demoted = {row[0] for row in sick}
+                order = [row[0] for row in ranked if row[0] not in demoted] + [row[0] for row in sick]
+            else:
+                order = [row[0] for row in ranked]
+            self._fallbacks(plan, req, order, steps, considered, slow, objective, views)
         if stepped:
             # A fallback serves its step: it must be tried before escalating to the next one.
-            cands.sort(key=lambda c: c.step)
+            cands.sort(key=_step)
+            if slow:
+                slow.sort(key=_slow_step)
+        if slow:
+            self._apply_objective(plan, slow, objective)  # type: ignore[arg-type]
 
-    def _fallbacks(self, plan: Plan, req: RoutingRequest, order: list[ModelInfo],
-                   steps: dict[str, int], considered: list[Any]) -> None:
+    def _fallbacks(self, plan: Plan, req: RoutingRequest, order: list[ModelInfo], steps: dict[str, int],
+                   considered: Sequence[ModelInfo], slow: list[_Slow] | None, objective: float | None,
+                   views: dict[str, Any] | None) -> None:
         """Breadth first over fallbacks of `order` (then of the unfit `considered` models)."""
-        infos, eff, cands = self._infos, self._eff, plan.candidates
+        eff, cands = self._eff, plan.candidates
         seen = {info.slug for info in order}
-        order += [infos[m.slug] for m in considered if m.slug not in seen]  # did not fit
+        order += [info for info in considered if info.slug not in seen]  # did not fit
         seen.update(s["slug"] for s in plan.skipped)
         i = 0
         while i < len(order):  # bounded: every model enters the queue at most once
@@ -89,19 +134,51 @@ class Expander:
                     continue
                 step = steps[slug] = steps.get(parent.slug, 0)
                 ws = None if info.single else [eff(d, b) for d, b in zip(info.dep_ids, info.base)]
-                self._add(cands, info, ws, "fallback of " + parent.slug, None, step)
+                self._emit(cands, info, ws, "fallback of " + parent.slug, None, step, slow, objective, views)
                 order.append(info)
 
-    def _add(self, cands: list[Candidate], info: ModelInfo, weights: list[float] | None, why: str,
-             score: float | None, step: int) -> None:
-        model, deps, shares, ids = info.model, info.deps, info.shares, info.dep_ids
-        if weights is None:  # single deployment
-            cands.append(Candidate(info.slug, model, info.dep0, why + "; " + shares[0], score, step, info.id0))
-            return
-        for i in self.weighted_order(weights):
-            cands.append(Candidate(info.slug, model, deps[i], why + "; " + shares[i], score, step, ids[i]))
+    def _emit(self, cands: list[Candidate], info: ModelInfo, weights: list[float] | None, why: str,
+              score: float | None, step: int, slow: list[_Slow] | None, objective: float | None,
+              views: dict[str, Any] | None) -> None:
+        """expand()'s inner loop for one model: its deployments in weighted order, each a
+        Candidate unless the TTFT objective holds it back. `weights` None: single deployment."""
+        ids = info.dep_ids
+        for i in _FIRST if weights is None else self.weighted_order(weights):
+            if slow is not None:
+                p99 = self._missed_by(ids[i], objective, views)  # type: ignore[arg-type]
+                if p99 is not None:
+                    slow.append((info, i, why, score, step, p99))
+                    continue
+            cands.append(Candidate(info.slug, info.model, info.deps[i], why + info.suffixes[i], score, step, ids[i]))
 
-    def weighted_order(self, weights: list[float]) -> list[int]:
+    def _missed_by(self, dep_id: str, objective: float, views: dict[str, Any] | None) -> float | None:
+        """The deployment's measured p99 TTFT when it misses `objective`, else None."""
+        if views is None:
+            v = self._view(dep_id)
+        else:
+            v = views.get(dep_id)
+            if v is None:
+                v = views[dep_id] = self._view(dep_id)
+        p99 = v.ttft_p99
+        if p99 is not None and p99 > objective and getattr(v, "ttft_samples", v.samples) >= MIN_LATENCY_SAMPLES:
+            return p99
+        return None
+
+    @staticmethod
+    def _apply_objective(plan: Plan, slow: list[_Slow], objective: float) -> None:
+        """Drop the slow deployments while another candidate meets the objective; when none
+        does, they are all the plan has (in the order they came)."""
+        if not plan.candidates:
+            plan.candidates.extend(
+                Candidate(info.slug, info.model, info.deps[i], why + info.suffixes[i], score, step, info.dep_ids[i])
+                for info, i, why, score, step, _ in slow)
+            return
+        limit = fmt_seconds(objective)
+        plan.skipped.extend(
+            {"slug": info.slug, "deployment": info.dep_ids[i], "why": f"ttft p99 {fmt_seconds(p99)} > {limit} objective"}
+            for info, i, _, _, _, p99 in slow)
+
+    def weighted_order(self, weights: list[float]) -> Sequence[int]:
         """Deployment indexes in a weighted-random order (weights adjusted by live health).
 
         Weighted random sampling without replacement: the first pick follows the weights
@@ -112,28 +189,5 @@ class Expander:
         if len(weights) == 2:  # the common multi-deployment case, without the general loop
             w0, w1 = weights
             total = w0 + w1
-            if total <= 0:
-                return [0, 1]
-            return [0, 1] if self._rng() * total < w0 else [1, 0]
+            return _PAIR if total <= 0 or self._rng() * total < w0 else _SWAPPED
         return weighted_shuffle(weights, self._rng)
-
-    def apply_ttft_objective(self, plan: Plan, objective: float) -> None:
-        """Drop deployments measured slower than the p99 TTFT objective, unless none meets it."""
-        view = self._view
-        slow: list[tuple[Candidate, float]] = []
-        keep: list[Candidate] = []
-        for c in plan.candidates:
-            v = view(c.dep_id)
-            p99 = v.ttft_p99 if getattr(v, "ttft_samples", v.samples) >= MIN_LATENCY_SAMPLES else None
-            if p99 is not None and p99 > objective:
-                slow.append((c, p99))
-            else:
-                keep.append(c)
-        if not slow or not keep:
-            return
-        plan.candidates = keep
-        for c, p99 in slow:
-            plan.skipped.append({
-                "slug": c.slug, "deployment": c.dep_id,
-                "why": f"ttft p99 {fmt_seconds(p99)} > {fmt_seconds(objective)} objective",
-            })

@@ -9,7 +9,7 @@ try time; the plan order is the preference, not a promise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from ..config.model import CascadeConfig, Deployment, ModelConfig
 
@@ -60,13 +60,43 @@ class Plan:
     reason: str = ""
     skipped: list[dict[str, Any]] = field(default_factory=list)  # {"slug", "deployment", "why"}
     rules_matched: list[str] = field(default_factory=list)
-    scores: list[dict[str, Any]] = field(default_factory=list)  # per model, for `explain`
+    scores: list[dict[str, Any]] = field(default_factory=list)  # {"slug", "score", "reason", "rank"}
     shadow_model: str | None = None
     cascade: CascadeConfig | None = None
     canary: bool = False
     est_cost_usd: float | None = None
     shadow_strategy: str | None = None
     downgraded_from: str | None = None  # the over-budget route this plan replaces
+    # The router's ranking as (model info, score, reason) rows, turned into `scores` on first
+    # read: nothing on the request path reads the scores, so most plans never build them.
+    _ranking: Sequence[tuple[Any, float | None, str]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    def defer_scores(self, ranking: Sequence[tuple[Any, float | None, str]]) -> None:
+        """Let `scores` describe `ranking` (rows with a `.slug`), built when first read."""
+        self._ranking = ranking
+
+
+# `scores` reads through a property so deferred rows become dicts on first read, wherever it
+# is read from (attribute, repr, ==, dataclasses.replace); the dataclass keeps its slot.
+_SCORES_SLOT = Plan.scores
+
+
+def _get_scores(plan: Plan) -> list[dict[str, Any]]:
+    ranking = plan._ranking
+    if ranking is not None:
+        plan._ranking = None
+        _SCORES_SLOT.__set__(plan, [{"slug": info.slug, "score": score, "reason": why, "rank": i}
+                                    for i, (info, score, why) in enumerate(ranking)])
+    return _SCORES_SLOT.__get__(plan, Plan)
+
+
+def _set_scores(plan: Plan, value: list[dict[str, Any]]) -> None:
+    plan._ranking = None
+    _SCORES_SLOT.__set__(plan, value)
+
+
+Plan.scores = property(_get_scores, _set_scores, doc="Per ranked model, for `explain`.")  # type: ignore[assignment]
 
 
 class RoutingError(Exception):

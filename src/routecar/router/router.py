@@ -1,8 +1,11 @@
 """Pure routing decisions: a request, a config snapshot and a read-only health view in, a Plan out.
 
 No I/O and no awaits: a decision is a function of its inputs, so it is fast and trivially
-testable. Everything that depends only on the config (compiled rules, candidate lists, priors,
-deployment share labels) is computed once per snapshot in `Router.__init__`.
+testable. Everything that depends only on the config (compiled rules and what each rule
+decides, candidate lists with their shared capabilities, static rankings, prices, priors,
+deployment share labels, reason fragments) is computed once per snapshot in `Router.__init__`
+(and snapshot.py); a decision pays only for what depends on the request and live health, and
+reads each deployment's health view at most once.
 
 A route decision, in order: the first matching rule may replace the candidates, change the
 strategy or pin one model; hard filters drop models that cannot serve the request (window,
@@ -17,7 +20,7 @@ from __future__ import annotations
 import difflib
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 from ..config.model import CascadeConfig, Config, ModelConfig, RouteConfig
 from .canary import CanaryMonitor
@@ -25,9 +28,11 @@ from .expand import Expander
 from .filters import unfit
 from .plan import Plan, RoutingError, RoutingRequest
 from .rules import CompiledRule, compile_rules, describe_action, first_match
-from .cost import DEFAULT_OUTPUT_TOKENS
-from .snapshot import ModelInfo, build_infos
+from .snapshot import Group, ModelInfo, build_infos
 from .strategies import STRATEGIES, Ranked, RankContext, Strategy, est_cost
+
+# A ranking as the router handles it: a strategy's fresh list or a group's shared static tuple.
+Ranking = Sequence[tuple[ModelInfo, float | None, str]]
 
 
 class HealthView(Protocol):
@@ -57,41 +62,18 @@ def _strategy(name: str, where: str) -> Strategy:
         raise ValueError(f"{where}: unknown strategy '{name}' (one of: {', '.join(STRATEGIES)})") from None
 
 
-class _Group:
-    """A candidate list with what all its models share, so the common request (it fits every
-    model) skips the per-model filter."""
+@dataclass(slots=True)
+class _Choice:
+    """What a route decides with when a given rule (or none) matched: candidates, strategy,
+    their rank contexts and the words of the reason, all resolved against the snapshot."""
 
-    __slots__ = ("models", "min_window", "chat", "embed", "tools", "vision", "schema", "closed")
-
-    def __init__(self, models: list[ModelConfig], infos: dict[str, ModelInfo]) -> None:
-        self.models = models
-        mi = [infos[m.slug] for m in models]
-        windows = [i.window for i in mi if i.window is not None]
-        self.min_window = min(windows) if windows else None
-        self.chat = not any(i.embedding for i in mi)
-        self.embed = all(i.embedding for i in mi)
-        self.tools = all(i.tools for i in mi)
-        self.vision = all(i.vision for i in mi)
-        self.schema = all(i.schema_ok for i in mi)
-        # Every fallback is itself in the list: expanding it never adds a fallback.
-        slugs = {m.slug for m in models}
-        self.closed = all(f in slugs for i in mi for f in i.fallbacks)
-
-    def all_fit(self, req: RoutingRequest) -> bool:
-        if req.endpoint == "embeddings":
-            if not self.embed:
-                return False
-            need = req.est_prompt_tokens
-        else:
-            if not self.chat:
-                return False
-            need = req.est_prompt_tokens + (req.est_output_tokens or DEFAULT_OUTPUT_TOKENS)
-        return (
-            (self.min_window is None or need <= self.min_window)
-            and (self.tools or not req.has_tools)
-            and (self.vision or not req.has_images)
-            and (self.schema or not req.json_schema)
-        )
+    group: Group
+    strategy: Strategy
+    pinned: bool  # the rule pins one model
+    prefix: str  # "rules[0]: tags.team -> candidates [a, b]; " (empty without a rule)
+    head: str  # "route 'support' cheapest: "
+    ctx: RankContext  # prepared for `group`
+    shadow_ctx: RankContext
 
 
 @dataclass(slots=True)
@@ -99,16 +81,15 @@ class _RouteTable:
     """One route, resolved against the snapshot."""
 
     route: RouteConfig
-    models: _Group
-    strategy: Strategy
+    default: _Choice
     rules: tuple[CompiledRule, ...]
-    rule_models: dict[int, _Group]  # rule index -> its `candidates`, or its pinned `model`
-    rule_strategies: dict[int, Strategy]
-    canary_model: ModelConfig | None
+    choices: dict[int, _Choice]  # rule index -> what the route decides with when it matches
+    canary: ModelInfo | None
     canary_share: float  # fraction of decisions
+    canary_why: str  # "canary (5% of traffic)"
+    canary_note: str  # "canary new-model (5%); "
     shadow: Strategy | None
-    ctx: RankContext
-    shadow_ctx: RankContext
+    shadow_reads: bool  # the shadow strategy reads health views
 
 
 class Router:
@@ -132,11 +113,8 @@ class Router:
         if canary is not None:
             canary.configure(config)
         self._infos = build_infos(config.models)
-        self._quality = {s: i.quality for s, i in self._infos.items()}
-        self._fast = {s: i.fast for s, i in self._infos.items()}
-        self._dep_ids = {s: i.dep_ids for s, i in self._infos.items()}
-        self._expander = Expander(health, rng, self._infos)
-        self._model_groups = {slug: self._group([m]) for slug, m in config.models.items()}
+        self._expander = Expander(health, rng)
+        self._model_groups = {slug: Group((info,)) for slug, info in self._infos.items()}
         self._tables = {name: self._table(route) for name, route in config.routes.items()}
 
     @property
@@ -146,42 +124,61 @@ class Router:
 
     # -- snapshot precomputation ------------------------------------------------------------
 
-    def _model(self, slug: str, where: str) -> ModelConfig:
+    def _info(self, slug: str, where: str) -> ModelInfo:
         try:
-            return self.config.models[slug]
+            return self._infos[slug]
         except KeyError:
             raise ValueError(f"{where}: unknown model '{slug}'") from None
 
-    def _group(self, models: list[ModelConfig]) -> _Group:
-        return _Group(models, self._infos)
+    def _group(self, slugs: Sequence[str], where: str) -> Group:
+        return Group([self._info(s, where) for s in slugs])
+
+    def _choice(self, route: RouteConfig, group: Group, strategy: Strategy,
+                rule: CompiledRule | None = None) -> _Choice:
+        prefix = f"{rule.label} -> {describe_action(rule.action)}; " if rule is not None else ""
+        return _Choice(
+            group, strategy, pinned=rule is not None and rule.action.model is not None, prefix=prefix,
+            head=f"route '{route.name}' {strategy.name}: ",
+            ctx=RankContext(self.health, self._rng, route, models=group.infos),
+            shadow_ctx=RankContext(self.health, self._rng, route, explore=False, models=group.infos),
+        )
 
     def _table(self, route: RouteConfig) -> _RouteTable:
         where = f"routes.{route.name}"
         rules = compile_rules(route.rules, route.name)
-        rule_models, rule_strategies = {}, {}
+        overrides = []  # per rule: (its candidates or pinned model, its strategy), None: the route's
         for rule in rules:
             act, at = rule.action, f"{where}.rules[{rule.index}].then"
+            group = strategy = None
             if act.candidates is not None:
-                rule_models[rule.index] = self._group([self._model(s, f"{at}.candidates") for s in act.candidates])
+                group = self._group(act.candidates, f"{at}.candidates")
             if act.model is not None:
-                rule_models[rule.index] = self._group([self._model(act.model, f"{at}.model")])
+                group = self._group([act.model], f"{at}.model")
             if act.strategy is not None:
-                rule_strategies[rule.index] = _strategy(act.strategy, f"{at}.strategy")
+                strategy = _strategy(act.strategy, f"{at}.strategy")
+            overrides.append((group, strategy))
+        default = self._choice(route, self._group(route.candidates, f"{where}.candidates"),
+                               _strategy(route.strategy, f"{where}.strategy"))
+        choices = {
+            rule.index: self._choice(route, group or default.group, strategy or default.strategy, rule)
+            for rule, (group, strategy) in zip(rules, overrides)
+        }
         canary = route.canary
-        ctx_args = dict(health=self.health, rng=self._rng, route=route, quality=self._quality,
-                        fast_prior=self._fast, dep_ids=self._dep_ids)
+        canary_info = self._info(canary.model, f"{where}.canary.model") if canary else None
+        shadow = _strategy(route.shadow.strategy, f"{where}.shadow.strategy") if route.shadow else None
+        share = canary.percent / 100.0 if canary else 0.0
+        percent = share * 100
         return _RouteTable(
             route=route,
-            models=self._group([self._model(s, f"{where}.candidates") for s in route.candidates]),
-            strategy=_strategy(route.strategy, f"{where}.strategy"),
+            default=default,
             rules=rules,
-            rule_models=rule_models,
-            rule_strategies=rule_strategies,
-            canary_model=self._model(canary.model, f"{where}.canary.model") if canary else None,
-            canary_share=(canary.percent / 100.0) if canary else 0.0,
-            shadow=_strategy(route.shadow.strategy, f"{where}.shadow.strategy") if route.shadow else None,
-            ctx=RankContext(**ctx_args),
-            shadow_ctx=RankContext(**ctx_args, explore=False),
+            choices=choices,
+            canary=canary_info,
+            canary_share=share,
+            canary_why=f"canary ({percent:g}% of traffic)",
+            canary_note=f"canary {canary.model} ({percent:g}%); " if canary else "",
+            shadow=shadow,
+            shadow_reads=shadow is not None and shadow.reads_health,
         )
 
     # -- decisions --------------------------------------------------------------------------
@@ -211,9 +208,11 @@ class Router:
         return self._plan_model(model, req)
 
     def _plan_model(self, model: ModelConfig, req: RoutingRequest) -> Plan:
-        plan = Plan(requested=req.model, candidates=[])
-        eligible = self._eligible(self._model_groups[model.slug], req, plan)
-        self._expander.expand(plan, [(m, None, "requested model") for m in eligible], req, None, [model], True)
+        plan = Plan(req.model, [])
+        group = self._model_groups[model.slug]
+        eligible = group.infos if group.all_fit(req) else self._eligible(group, req, plan)
+        ranked: Ranked = [(info, None, "requested model") for info in eligible]
+        self._expander.expand(plan, ranked, req, None, group.infos, True)
         self._finish(plan, req)
         plan.reason = f"explicit model '{model.slug}'"
         if plan.candidates[0].slug != model.slug:
@@ -222,75 +221,85 @@ class Router:
 
     def _plan_route(self, table: _RouteTable, req: RoutingRequest) -> Plan:
         route = table.route
-        plan = Plan(requested=req.model, candidates=[], route=route.name)
-        group, strategy, pinned, prefix = table.models, table.strategy, False, ""
-        rule = first_match(table.rules, req) if table.rules else None
-        if rule is not None:
-            plan.rules_matched.append(rule.label)
-            prefix = f"{rule.label} -> {describe_action(rule.action)}; "
-            group = table.rule_models.get(rule.index, group)
-            pinned = rule.action.model is not None
-            strategy = table.rule_strategies.get(rule.index, strategy)
+        plan = Plan(req.model, [], route.name)
+        choice = table.default
+        if table.rules:
+            rule = first_match(table.rules, req)
+            if rule is not None:
+                choice = table.choices[rule.index]
+                plan.rules_matched.append(rule.label)
+        group, strategy = choice.group, choice.strategy
         plan.strategy = strategy.name
         step_of = None
         if strategy.name == "cascade":
             plan.cascade = route.cascade or CascadeConfig()
-            # Steps are config positions, so an unfit step leaves a gap instead of renumbering.
-            step_of = {m.slug: i for i, m in enumerate(group.models)}
-        eligible = self._eligible(group, req, plan)
-        ranked: Ranked = strategy.rank(eligible, req, table.ctx) if eligible else []
-        if pinned and ranked:
+            step_of = dict(group.step_of)  # a copy: fallbacks add their steps to it
+        eligible = group.infos if group.all_fit(req) else self._eligible(group, req, plan)
+        # Health views read in this decision, by deployment id, when more than one step reads them.
+        views: dict[str, Any] | None = {} if strategy.reads_health or table.shadow_reads else None
+        ranked = self._rank(strategy, group, eligible, req, choice.ctx, views)
+        if choice.pinned and ranked:
             ranked = [(ranked[0][0], None, "pinned by rule")]
-        canary_note = "" if pinned else self._apply_canary(table, ranked, req, plan)
-        if step_of is not None and plan.canary:
-            step_of.setdefault(ranked[0][0].slug, 0)  # the canary stands in for the first step
-        plan.scores = [{"slug": m.slug, "score": s, "reason": why, "rank": i}
-                       for i, (m, s, why) in enumerate(ranked)]
-        walk = not (eligible is group.models and group.closed and not plan.canary)
-        self._expander.expand(plan, ranked, req, step_of, group.models, walk)
-        if route.max_ttft_p99 is not None:
-            self._expander.apply_ttft_objective(plan, route.max_ttft_p99)
+        canary_note = ""
+        if table.canary is not None and not choice.pinned:
+            canary_note, ranked = self._apply_canary(table, ranked, req, plan)
+            if step_of is not None and plan.canary:
+                step_of.setdefault(ranked[0][0].slug, 0)  # the canary stands in for the first step
+        plan.defer_scores(ranked)
+        walk = not (eligible is group.infos and group.closed and not plan.canary)
+        self._expander.expand(plan, ranked, req, step_of, group.infos, walk, route.max_ttft_p99, views)
         if table.shadow is not None and eligible:
             plan.shadow_strategy = table.shadow.name
-            plan.shadow_model = table.shadow.rank(eligible, req, table.shadow_ctx)[0][0].slug
+            shadow = self._rank(table.shadow, group, eligible, req, choice.shadow_ctx, views)
+            plan.shadow_model = shadow[0][0].slug
         self._finish(plan, req)
         first = plan.candidates[0]
-        plan.reason = f"{prefix}{canary_note}route '{route.name}' {strategy.name}: {first.slug} ({first.reason})"
+        plan.reason = f"{choice.prefix}{canary_note}{choice.head}{first.slug} ({first.reason})"
         return plan
 
-    def _eligible(self, group: _Group, req: RoutingRequest, plan: Plan) -> list[ModelConfig]:
-        if group.all_fit(req):
-            return group.models  # shared, read-only: strategies build new lists
-        infos, out = self._infos, []
-        for m in group.models:
-            why = unfit(infos[m.slug], req)
+    @staticmethod
+    def _rank(strategy: Strategy, group: Group, eligible: Sequence[ModelInfo], req: RoutingRequest,
+              ctx: RankContext, views: dict[str, Any] | None) -> Ranking:
+        if not eligible:
+            return ()
+        if strategy.static and eligible is group.infos:
+            return group.static_ranking(strategy)  # shared: never changed in place
+        return strategy.rank(eligible, req, ctx, {} if views is None else views)
+
+    def _eligible(self, group: Group, req: RoutingRequest, plan: Plan) -> Sequence[ModelInfo]:
+        """The models of `group` that can take `req`, each other one recorded as skipped.
+        Callers try `group.all_fit(req)` first: then `group.infos` itself is the answer."""
+        out = []
+        for info in group.infos:
+            why = unfit(info, req)
             if why is None:
-                out.append(m)
+                out.append(info)
             else:
-                plan.skipped.append({"slug": m.slug, "deployment": None, "why": why})
+                plan.skipped.append({"slug": info.slug, "deployment": None, "why": why})
         return out
 
-    def _apply_canary(self, table: _RouteTable, ranked: Ranked, req: RoutingRequest, plan: Plan) -> str:
-        """Puts the canary model first on its share of decisions; returns a reason prefix."""
-        canary = table.canary_model
+    def _apply_canary(self, table: _RouteTable, ranked: Ranking, req: RoutingRequest,
+                      plan: Plan) -> tuple[str, Ranking]:
+        """Puts the canary model first on its share of decisions; returns (reason prefix, ranking)."""
+        canary = table.canary
         if canary is None or self._rng() >= table.canary_share:
-            return ""
+            return "", ranked
         if self._canary is not None and not self._canary.enabled(table.route.name):
             why = self._canary.disabled_reason(table.route.name) or "canary rolled back"
             plan.skipped.append({"slug": canary.slug, "deployment": None, "why": why})
-            return ""
-        why_not = unfit(self._infos[canary.slug], req)
+            return "", ranked
+        why_not = unfit(canary, req)
         if why_not is not None:
             plan.skipped.append({"slug": canary.slug, "deployment": None, "why": f"canary: {why_not}"})
-            return ""
-        for i, (m, _, _) in enumerate(ranked):
-            if m is canary:
-                del ranked[i]
+            return "", ranked
+        reordered = list(ranked)  # `ranked` may be a snapshot's shared static ranking
+        for i, row in enumerate(reordered):
+            if row[0] is canary:
+                del reordered[i]
                 break
-        percent = table.canary_share * 100
-        ranked.insert(0, (canary, None, f"canary ({percent:g}% of traffic)"))
+        reordered.insert(0, (canary, None, table.canary_why))
         plan.canary = True
-        return f"canary {canary.slug} ({percent:g}%); "
+        return table.canary_note, reordered
 
     def _finish(self, plan: Plan, req: RoutingRequest) -> None:
         if not plan.candidates:

@@ -1,13 +1,15 @@
 """Route rules: first match wins, evaluated before the strategy.
 
-Each rule is compiled once per config snapshot into a list of small predicates, so a request
-pays for attribute reads and (at most) one precompiled regex search per rule.
+Each rule is compiled once per config snapshot into one predicate (a closure over its
+conditions' precompiled values), so a request pays for attribute reads and at most one
+substring or regex search per rule.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Callable
 
 from ..config.model import Rule, RuleAction
@@ -21,18 +23,38 @@ CONDITIONS = (
 )
 
 
+def _all_of(tests: tuple[Predicate, ...]) -> Predicate:
+    """One predicate for a rule: the condition itself when there is one (the common rule)."""
+    if not tests:
+        return lambda req: True
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda req: first(req) and second(req)
+
+    def every(req: RoutingRequest) -> bool:
+        for test in tests:
+            if not test(req):
+                return False
+        return True
+
+    return every
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
     index: int
     label: str  # "rules[1]: matches" — what `plan.rules_matched` records
     tests: tuple[Predicate, ...]
     action: RuleAction
+    test: Predicate = field(init=False, repr=False, compare=False)  # all of `tests`
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "test", _all_of(self.tests))
 
     def matches(self, req: RoutingRequest) -> bool:
-        for test in self.tests:
-            if not test(req):
-                return False
-        return True
+        return self.test(req)
 
 
 def _accepted(value: Any) -> frozenset[str]:
@@ -66,6 +88,23 @@ def _contains_any(text: str, words: tuple[str, ...], fold: bool) -> bool:
     return False
 
 
+def _keyword_test(words: tuple[str, ...], fold: bool) -> Predicate:
+    if len(words) == 1:
+        (word,) = words
+        if fold:
+            return lambda req: word in req.last_user_text.lower()
+        return lambda req: word in req.last_user_text
+    if len(words) == 2 and fold:  # "(?i)passport|social security"
+        first, second = words
+
+        def either(req: RoutingRequest) -> bool:
+            text = req.last_user_text.lower()
+            return first in text or second in text
+
+        return either
+    return lambda req: _contains_any(req.last_user_text, words, fold)
+
+
 def _compile_condition(key: str, value: Any, where: str) -> Predicate:
     if key.startswith("tags.") and len(key) > 5:
         tag, accepted = key[5:], _accepted(value)
@@ -83,8 +122,8 @@ def _compile_condition(key: str, value: Any, where: str) -> Predicate:
     if key in ("has_tools", "has_images", "json_mode"):
         if not isinstance(value, bool):
             raise ValueError(f"{where}.{key}: expected true or false, got {value!r}")
-        attr, want = key, value
-        return lambda req: getattr(req, attr) is want
+        read, want = attrgetter(key), value
+        return lambda req: read(req) is want
     if key == "matches":
         # The loader hands over a compiled pattern; a plain string (tests, tools) works too.
         try:
@@ -97,7 +136,7 @@ def _compile_condition(key: str, value: Any, where: str) -> Predicate:
             # Keyword lists ("(?i)passport|social security") are the common case, and
             # substring search is ~20x faster than the regex engine on a long prompt.
             fold, words = literal
-            return lambda req: _contains_any(req.last_user_text, words, fold)
+            return _keyword_test(words, fold)
         return lambda req: search(req.last_user_text) is not None
     raise ValueError(f"{where}: unknown condition '{key}' (one of: {', '.join(CONDITIONS)})")
 
@@ -114,10 +153,7 @@ def compile_rules(rules: tuple[Rule, ...], route_name: str) -> tuple[CompiledRul
 
 def first_match(rules: tuple[CompiledRule, ...], req: RoutingRequest) -> CompiledRule | None:
     for rule in rules:
-        for test in rule.tests:  # inlined rule.matches(): this runs on every request
-            if not test(req):
-                break
-        else:
+        if rule.test(req):
             return rule
     return None
 

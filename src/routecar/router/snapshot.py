@@ -1,21 +1,39 @@
-"""Per-model facts the router needs on every decision, computed once per config snapshot."""
+"""Per-model and per-candidate-list facts the router needs on every decision, computed once
+per config snapshot so a decision pays only for what depends on the request and live health."""
 
 from __future__ import annotations
 
-from typing import Mapping
+import re
+import sys
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..config.model import ModelConfig
 from .catalog import catalog_defaults
+from .cost import DEFAULT_OUTPUT_TOKENS
 from .filters import declares_capabilities
-from .strategies import looks_fast
+from .plan import RoutingRequest
+
+if TYPE_CHECKING:
+    from .strategies import Strategy
+
+# Small-model name parts ("gpt-4o-mini", "gemini-2.0-flash", "llama-3.1-8b"), not inside a
+# longer word ("gemini" is not "mini").
+_FAST_NAME = re.compile(
+    r"(?<![a-z])(?:mini|nano|flash|fast|haiku|lite|small|instant|turbo)|(?<![\d.])(?:0\.5|1\.5|[1-9])b\b",
+    re.I,
+)
+
+
+def looks_fast(*names: str) -> bool:
+    return any(_FAST_NAME.search(n) for n in names)
 
 
 class ModelInfo:
     """A ModelConfig flattened for the hot path: plain attributes, no property calls."""
 
-    __slots__ = ("model", "slug", "deps", "dep_ids", "base", "shares", "window", "max_out",
+    __slots__ = ("model", "slug", "deps", "dep_ids", "base", "shares", "suffixes", "window", "max_out",
                  "embedding", "tools", "vision", "schema_ok", "fallbacks", "quality", "fast", "single",
-                 "fallback_infos", "dep0", "id0", "base0")
+                 "fallback_infos", "id0", "base0", "price_in", "price_out", "out_cap")
 
     def __init__(self, model: ModelConfig) -> None:
         self.model = model
@@ -28,6 +46,8 @@ class ModelInfo:
             ("only deployment",) if len(self.deps) == 1
             else tuple(f"weight {w:g}/{total:g}" for w in self.base)
         )
+        # What a candidate's reason ends with, so building it is one concatenation.
+        self.suffixes = tuple("; " + s for s in self.shares)
         caps = model.capabilities
         self.window = model.context_window
         self.max_out = model.max_output_tokens
@@ -44,9 +64,12 @@ class ModelInfo:
         self.quality = float(quality)
         self.fast = looks_fast(model.slug, *upstream)
         self.single = len(self.deps) == 1
-        # The first deployment unpacked: single-deployment models skip all indexing.
-        self.dep0, self.id0, self.base0 = self.deps[0], self.dep_ids[0], self.base[0]
-        self.fallback_infos: tuple[ModelInfo, ...] = ()  # linked by link_fallbacks()
+        # The first deployment's health key and weight: single-deployment models skip indexing.
+        self.id0, self.base0 = self.dep_ids[0], self.base[0]
+        self.price_in, self.price_out = model.price.input, model.price.output
+        # max_out without its None, so cost loops cap output tokens without a None test.
+        self.out_cap = sys.maxsize if self.max_out is None else self.max_out
+        self.fallback_infos: tuple[ModelInfo, ...] = ()  # linked by build_infos()
 
 
 def build_infos(models: Mapping[str, ModelConfig]) -> dict[str, ModelInfo]:
@@ -58,3 +81,52 @@ def build_infos(models: Mapping[str, ModelConfig]) -> dict[str, ModelInfo]:
             raise ValueError(f"models.{info.slug}.fallbacks: unknown model '{missing[0]}'")
         info.fallback_infos = tuple(infos[s] for s in info.fallbacks)
     return infos
+
+
+class Group:
+    """A candidate list with what all its models share, so the common request (it fits every
+    model) skips the per-model filter, and a static ranking is computed once."""
+
+    __slots__ = ("infos", "models", "min_window", "chat", "embed", "tools", "vision", "schema", "closed",
+                 "step_of", "_static")
+
+    def __init__(self, infos: Sequence[ModelInfo]) -> None:
+        self.infos = tuple(infos)
+        self.models = [i.model for i in self.infos]
+        windows = [i.window for i in self.infos if i.window is not None]
+        self.min_window = min(windows) if windows else None
+        self.chat = not any(i.embedding for i in self.infos)
+        self.embed = all(i.embedding for i in self.infos)
+        self.tools = all(i.tools for i in self.infos)
+        self.vision = all(i.vision for i in self.infos)
+        self.schema = all(i.schema_ok for i in self.infos)
+        # Every fallback is itself in the list: expanding it never adds a fallback.
+        slugs = {i.slug for i in self.infos}
+        self.closed = all(f in slugs for i in self.infos for f in i.fallbacks)
+        # Cascade steps are config positions, so an unfit step leaves a gap, not a renumbering.
+        self.step_of = {i.slug: n for n, i in enumerate(self.infos)}
+        self._static: dict[Strategy, tuple[Any, ...]] = {}
+
+    def all_fit(self, req: RoutingRequest) -> bool:
+        if req.endpoint == "embeddings":
+            if not self.embed:
+                return False
+            need = req.est_prompt_tokens
+        else:
+            if not self.chat:
+                return False
+            need = req.est_prompt_tokens + (req.est_output_tokens or DEFAULT_OUTPUT_TOKENS)
+        return (
+            (self.min_window is None or need <= self.min_window)
+            and (self.tools or not req.has_tools)
+            and (self.vision or not req.has_images)
+            and (self.schema or not req.json_schema)
+        )
+
+    def static_ranking(self, strategy: Strategy) -> tuple[Any, ...]:
+        """The ranking of a strategy that depends on the snapshot only (ordered, quality,
+        cascade), computed on first use; a shared tuple that callers copy before changing."""
+        ranked = self._static.get(strategy)
+        if ranked is None:
+            ranked = self._static[strategy] = tuple(strategy.rank_static(self.infos))  # type: ignore[attr-defined]
+        return ranked
