@@ -7,6 +7,7 @@ libraries (rich, sqlite readers) and the SRE commands never pay for the server.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import Callable
@@ -50,7 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server.app import run_serve
 
     try:
-        return run_serve(path)
+        return run_serve(path, config)
     finally:
         shutdown_logging()
 
@@ -78,8 +79,6 @@ def _resolve_db(args: argparse.Namespace) -> None:
 
 def _db_command(module: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        import importlib
-
         _resolve_db(args)
         return importlib.import_module(f".routelog.{module}", __package__).run(args)
 
@@ -119,7 +118,18 @@ def cmd_fake_provider(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The SRE commands whose arguments are declared by their own modules (route-log readers, the
+# fake provider): those modules are imported only when their command is the one running.
+_ROUTELOG_COMMANDS = (("logs", "cli_logs", "tail the route log"),
+                      ("stats", "cli_stats", "per-group request statistics"),
+                      ("explain", "cli_explain", "the whole decision for one request"))
+COMMANDS = ("serve", "check", "logs", "stats", "explain", "state", "demo", "fake-provider")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. Given `command` (the subcommand about to run), the other commands
+    are listed by name and help only, so `serve` never imports the route-log readers or the fake
+    provider just to declare arguments it will not parse."""
     parser = argparse.ArgumentParser(prog="routecar", description="LLM routing sidecar")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -132,17 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=cmd_check)
 
-    from .routelog import cli_explain, cli_logs, cli_stats
-
-    for name, module, helptext in (("logs", cli_logs, "tail the route log"),
-                                   ("stats", cli_stats, "per-group request statistics"),
-                                   ("explain", cli_explain, "the whole decision for one request")):
+    for name, module_name, helptext in _ROUTELOG_COMMANDS:
         p = sub.add_parser(name, help=helptext)
+        p.set_defaults(func=_db_command(module_name))
+        if command not in (None, name):
+            continue
         _add_config(p)
-        module.add_arguments(p)
+        importlib.import_module(f".routelog.{module_name}", __package__).add_arguments(p)
         if not any(a.dest == "db" for a in p._actions):
             p.add_argument("--db", help="route log file (default: route_log.path of the config)")
-        p.set_defaults(func=_db_command(module.__name__.rsplit(".", 1)[1]))
 
     p = sub.add_parser("state", help="live in-memory health state")
     p.add_argument("--admin", default=os.environ.get("ROUTECAR_ADMIN", "http://127.0.0.1:7301"))
@@ -154,16 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rps", type=float, default=20.0)
     p.set_defaults(func=cmd_demo)
 
-    from .fake import cli as fake_cli
-
     p = sub.add_parser("fake-provider", help="a fake OpenAI/Anthropic/Gemini upstream with injectable faults")
-    fake_cli.add_arguments(p)
     p.set_defaults(func=cmd_fake_provider)
+    if command in (None, "fake-provider"):
+        from .fake import cli as fake_cli
+
+        fake_cli.add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # The top-level parser has no options of its own, so a command, when given, comes first.
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -11,7 +11,6 @@ cap) ask for `nullable=True` and get None.
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any, Callable, Collection, Iterable, TypeVar
 
@@ -54,6 +53,8 @@ def at(path: str, index: int) -> str:
 
 
 def suggest(name: str, known: Iterable[str]) -> str:
+    import difflib  # only a config with a mistake in it gets this far: the server need not load it
+
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from importlib import metadata
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -24,6 +23,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from routecar import __version__
 from routecar.routelog.record import RouteRecord
 
 log = logging.getLogger("routecar.observability")
@@ -144,13 +144,6 @@ class _RouteLogCollector(Collector):
         yield from self._families(depth, dropped, written)
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version("routecar")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 class Metrics:
     """Every routecar metric, on a private registry. Build once; call from the event loop."""
 
@@ -199,7 +192,7 @@ class Metrics:
         # Present at 0 from the start so increase() and alerts work on the first failure.
         self._reload_ok = self._reloads.labels("ok")
         self._reload_error = self._reloads.labels("error")
-        self._build_info.labels(version or _package_version()).set(1)
+        self._build_info.labels(version or __version__).set(1)
         self._config_hash: str | None = None
 
         self._health = _HealthCollector()

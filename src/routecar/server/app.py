@@ -299,8 +299,11 @@ async def serve(config: Config, config_path: str | None) -> int:
     return 0
 
 
-def run_serve(config_path: str) -> int:
-    config = load_config(config_path)
+def run_serve(config_path: str, config: Config | None = None) -> int:
+    """Serve until SIGTERM/SIGINT. `config` is `config_path` already loaded (the CLI validates
+    it before logging starts), so start-up does not parse the file twice."""
+    if config is None:
+        config = load_config(config_path)
     try:
         import uvloop
         runner = uvloop.run

@@ -9,7 +9,9 @@ dispatch (SPEC §3-§5). The pieces live in `routecar.content`; this wires them 
 Classifier and embedding spend is billed to the request through `attempts.extra_cost`, which
 the handler adds to the answer's cost.
 
-A route with no `class.NAME` rule and no cache pays one dict lookup (`begin` returns None).
+A config with no classifiers and no cache never imports this module (the handler checks
+`Snapshot.content`); in one that has some, a route with no `class.NAME` rule and no cache pays
+one dict lookup (`begin` returns None).
 State (classifiers, caches) is per process, keyed here on the Runtime and rebuilt lazily when
 a request arrives on a new snapshot; a route's caches survive a reload that keeps its `cache`
 settings and its semantic cache's embedding model. Classifier and embedding calls go through

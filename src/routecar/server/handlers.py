@@ -22,7 +22,6 @@ from ..providers.base import UnsupportedParam
 from ..router.cost import actual_cost, build_routing_request
 from ..router.plan import Plan, RoutingError
 from ..routelog.record import RouteRecord
-from . import content_stage
 from .errors import JSON, ApiError, error_response
 from .features import RoutingFeatures, features_of
 from .keys import RUNTIME
@@ -109,7 +108,11 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
         timeout = parse_timeout_ms(request.headers.get("x-routecar-timeout-ms"), cfg.server.default_timeout)
         deadline = asyncio.get_running_loop().time() + timeout
         routing = build_routing_request(entry.endpoint if entry is not MESSAGES else "chat", body, record.tags)
-        content = content_stage.begin(rt, snap, routing, request.headers, deadline, attempts)
+        content = None
+        if snap.content:
+            from . import content_stage  # loaded on the first request of a config that classifies or caches
+
+            content = content_stage.begin(rt, snap, routing, request.headers, deadline, attempts)
         if content is not None:
             await content.classify(record)
         try:

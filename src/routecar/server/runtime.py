@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ from .features import RoutingFeatures
 log = logging.getLogger("routecar.runtime")
 
 
+_CONTENT_STAGE = f"{__package__}.content_stage"
+
 # The config generation the current request runs on; each request runs in its own task, so
 # this is per request without any lookup table.
 _REQUEST_GENERATION: ContextVar[int] = ContextVar("routecar_request_generation", default=-1)
@@ -46,6 +49,19 @@ class Snapshot:
     router: Router
     dispatcher: Dispatcher
     generation: int = 0  # 0 for the config loaded at start, +1 per applied reload
+    # Some route may classify or cache: only then does a request go through `content_stage`
+    # (whose modules are not even imported for a config that needs none of it).
+    content: bool = False
+
+
+def uses_content(config: Config) -> bool:
+    """Whether `content_stage` can matter for any request on `config`: there are classifiers
+    (it prepares them and labels requests) or a route caches answers. The same conditions under
+    which `content_stage.ContentState` gives a route any needs."""
+    if config.classifiers:
+        return True
+    return any(r.cache is not None and (r.cache.exact is not None or r.cache.semantic is not None)
+               for r in config.routes.values())
 
 
 @dataclass(slots=True, eq=False)
@@ -162,7 +178,7 @@ class Runtime:
         except BaseException:
             self._close_later(change.created)
             raise
-        return Snapshot(config, router, dispatcher, generation), change
+        return Snapshot(config, router, dispatcher, generation, uses_content(config)), change
 
     async def start(self) -> None:
         await self.writer.start()
@@ -183,6 +199,17 @@ class Runtime:
             self._release_retired()
         self.metrics.set_known_names(config.names())
         self.metrics.config_reloaded(True, config.hash)
+        if not snapshot.content:
+            self._retire_content()
+
+    def _retire_content(self) -> None:
+        """Requests on a config without classifiers or caches never reach `content_stage`. When
+        an earlier config loaded it, its state moves on here as a request on this config would
+        have moved it: the replaced config's classifiers and caches stay for the requests still
+        running on it, and the ones before that are closed."""
+        content_stage = sys.modules.get(_CONTENT_STAGE)
+        if content_stage is not None:
+            content_stage.state_of(self)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -275,9 +302,10 @@ class Runtime:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
-        from . import content_stage  # only loaded when a route uses classifiers or caches
-
-        await content_stage.close(self)  # stops background classifier preparation
+        # Loaded only once a config used classifiers or caches; never loaded, nothing to stop.
+        content_stage = sys.modules.get(_CONTENT_STAGE)
+        if content_stage is not None:
+            await content_stage.close(self)  # stops background classifier preparation
         for _, sessions in self._retired:
             self._close_later(sessions)
         self._retired.clear()
