@@ -10,10 +10,14 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+# Read by path next to the package (a plain file in every install we ship), which spares
+# start-up the importlib.resources/zipfile machinery.
+_CATALOG = Path(__file__).resolve().parent.parent / "data" / "catalog.yaml"
 
 # Fields of ModelConfig the catalog can fill; anything else in an entry is catalog bookkeeping.
 MODEL_FIELDS = ("price", "context_window", "max_output_tokens", "capabilities", "quality")
@@ -26,13 +30,13 @@ _SUFFIX = re.compile(r"(?:-(?:latest|preview|\d{8}|\d{4}-\d{2}-\d{2}|\d{3}))+$")
 @functools.cache
 def load_catalog() -> dict[str, dict[str, Any]]:
     """Catalog entries by slug (cached: the file is package data and never changes at runtime)."""
-    text = resources.files("routecar").joinpath("data/catalog.yaml").read_text(encoding="utf-8")
+    text = _CATALOG.read_text(encoding="utf-8")
     doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return dict(doc["models"])
 
 
 def catalog_date() -> str:
-    text = resources.files("routecar").joinpath("data/catalog.yaml").read_text(encoding="utf-8")
+    text = _CATALOG.read_text(encoding="utf-8")
     match = re.search(r"^as_of:\s*(\S+)", text, re.MULTILINE)
     return match.group(1) if match else ""
 

@@ -17,7 +17,6 @@ choice is computed for the log.
 
 from __future__ import annotations
 
-import difflib
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
@@ -42,6 +41,8 @@ class HealthView(Protocol):
 
 
 def closest_names(name: str, config: Config, limit: int = 3) -> list[str]:
+    import difflib  # only an unknown name gets here: serving need not load it
+
     return difflib.get_close_matches(name, config.names(), n=limit, cutoff=0.4)
 
 
