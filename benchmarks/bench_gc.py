@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -105,6 +106,7 @@ def main() -> int:
             rows.append(run_mode(mode, f"http://127.0.0.1:{port}/v1", logdir, seconds, rounds))
     finally:
         fake.stop()
+        shutil.rmtree(logdir, ignore_errors=True)
     print(f"# GC under load ({code}; {rounds} x ({seconds:g} s max RPS + {seconds:g} s at 500 RPS) per mode)\n")
     print("| mode | max RPS | CPU per request | p50 @500 (ms) | p99 @500 (ms) | gen0 / gen1 / gen2 collections | "
           "GC CPU time (share of the event loop's CPU) | longest collection (ms CPU) | tracked objects at exit (frozen) |")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import re
 import statistics
 import subprocess
@@ -224,6 +225,7 @@ def main() -> int:
         result, rss = phases(runs, logdir, f"http://127.0.0.1:{port}/v1")
     finally:
         fake.stop()
+        shutil.rmtree(logdir, ignore_errors=True)
     base = statistics.median(
         _timed([sys.executable, "-c", "pass"]) for _ in range(runs))
     print("## phases of start-up (ms)\n\n| phase | ms |\n| --- | --- |")

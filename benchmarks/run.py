@@ -100,12 +100,20 @@ def start_all(logdir: Path) -> tuple[Proc, dict[str, Proc]]:
     fake = spawn("fake", routecar_cmd() + ["fake-provider", "--port", str(port), "--chunks", str(CHUNKS),
                                            "--chunk-delay-ms", str(CHUNK_DELAY_MS)],
                  port, "gpt-4o-mini", logdir, LOAD_CORE)
-    wait_ok(fake)
-    root = f"http://127.0.0.1:{port}"
-    bare = start_bare("bare", root, logdir, PROXY_CORE)
-    routecar = start_routecar("routecar", root + "/v1", logdir, PROXY_CORE)
-    for proc in (bare, routecar):
-        wait_ok(proc)
+    started = [fake]
+    try:
+        wait_ok(fake)
+        root = f"http://127.0.0.1:{port}"
+        bare = start_bare("bare", root, logdir, PROXY_CORE)
+        started.append(bare)
+        routecar = start_routecar("routecar", root + "/v1", logdir, PROXY_CORE)
+        started.append(routecar)
+        for proc in (bare, routecar):
+            wait_ok(proc)
+    except BaseException:  # never leave a half-started set of servers behind
+        for proc in reversed(started):
+            proc.stop()
+        raise
     return fake, {"direct": fake, "bare": bare, "routecar": routecar}
 
 

@@ -144,8 +144,10 @@ async def _demo(seconds: float, rps: float) -> int:
     print(f"\n{ok}/{sent} requests answered 200 while the primary was down for {heal_at - outage_at}s "
           f"(and the secondary for {both_heal_at - both_down_at}s).")
     print("served by: " + ", ".join(f"{p}={c}" for p, c in state.totals.items() if p in fakes))
-    print(f"route log: {db_path}\n  try: routecar logs --db {db_path} -n 20\n"
-          f"       routecar stats --db {db_path} --by provider")
+    cli = sys.argv[0] if sys.argv and sys.argv[0].endswith("routecar") else "routecar"
+    print(f"route log: {db_path}\n  try: {cli} logs --db {db_path} -n 20\n"
+          f"       {cli} stats --db {db_path} --by provider\n"
+          f"       {cli} explain --db {db_path} <request id from logs>")
     return 0 if ok == sent else 1
 
 

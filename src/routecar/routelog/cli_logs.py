@@ -122,7 +122,7 @@ def row_cells(r: dict[str, Any], color: bool = False) -> list[Cell]:
     outcome = r.get("outcome") or "-"
     return [
         (fmt_clock(r.get("ts")), "dim"),
-        (str(r.get("request_id") or "-")[:SHORT_ID], "cyan"),
+        (_short_id(str(r.get("request_id") or "-")), "cyan"),
         (model, None),
         (r.get("provider") or "-", "magenta"),
         (str(status) if status else "-", status_style(status)),
@@ -161,5 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
+def _short_id(request_id: str) -> str:
+    """The end of an id: generated ids share a per-process prefix, so the tail is what differs
+    (and `explain` accepts any unique prefix, so full ids stay one `--json` away)."""
+    return request_id if len(request_id) <= SHORT_ID else "…" + request_id[-(SHORT_ID - 1):]
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
+
