@@ -10,13 +10,13 @@ stores only successful, complete answers.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
 
 from ..config.model import ExactCacheConfig
+from .bounded import BoundedAnswers
 from .replay import replay_stream
 
 __all__ = ["CachedAnswer", "ExactCache", "replay_stream"]
@@ -36,27 +36,11 @@ class _Entry:
     stored_at: float
 
 
-class ExactCache:
+class ExactCache(BoundedAnswers):
     def __init__(self, cfg: ExactCacheConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self.cfg = cfg
         self._clock = clock
-        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-        self.evictions = 0  # removed to make room (entry or byte bound)
-        self.expirations = 0  # removed because their ttl had passed
-        self.bytes = 0
-
-    @property
-    def entries(self) -> int:
-        return len(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def _drop(self, key: bytes) -> None:
-        entry = self._entries.pop(key)
-        self.bytes -= len(entry.raw)
 
     def get(self, key: bytes) -> CachedAnswer | None:
         entry = self._entries.get(key)
@@ -80,20 +64,5 @@ class ExactCache:
             return False
         if key in self._entries:
             self._drop(key)
-        self._entries[key] = _Entry(data, cost_usd, self._clock())
-        self.bytes += len(data)
-        # Oldest first; the new entry fits on its own, so this stops before reaching it.
-        while len(self._entries) > 1 and (len(self._entries) > self.cfg.max_entries
-                                          or self.bytes > self.cfg.max_bytes):
-            _, old = self._entries.popitem(last=False)
-            self.bytes -= len(old.raw)
-            self.evictions += 1
+        self._add(key, _Entry(data, cost_usd, self._clock()), self.cfg.max_entries, self.cfg.max_bytes)
         return True
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.bytes = 0
-
-    def stats(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
-                "expirations": self.expirations, "bytes": self.bytes, "entries": len(self._entries)}

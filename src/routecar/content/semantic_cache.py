@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
 
 from ..config.model import SemanticCacheConfig
+from .bounded import BoundedAnswers
 from .exact_cache import CachedAnswer
 from .vectors import dot, normalize
 
@@ -46,26 +46,14 @@ class _Entry:
     stored_at: float
 
 
-class SemanticCache:
+class SemanticCache(BoundedAnswers):
     def __init__(self, cfg: SemanticCacheConfig, clock: Callable[[], float] = time.monotonic,
                  max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        super().__init__()
         self.cfg = cfg
         self.max_bytes = max_bytes
         self._clock = clock
-        self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._ids = itertools.count()
-        self.hits = 0
-        self.misses = 0
-        self.evictions = 0
-        self.expirations = 0
-        self.bytes = 0
-
-    @property
-    def entries(self) -> int:
-        return len(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     def lookup(self, vector: list[float], scope: bytes = b"") -> tuple[CachedAnswer, float] | None:
         """The stored answer most similar to `vector` within `scope`, with its cosine, when that
@@ -85,7 +73,7 @@ class SemanticCache:
                 if similarity > best:
                     best_id, best = entry_id, similarity
         for entry_id in expired:
-            self.bytes -= len(self._entries.pop(entry_id).raw)
+            self._drop(entry_id)
         self.expirations += len(expired)
         if best_id < 0 or best < self.cfg.min_similarity:
             self.misses += 1
@@ -103,19 +91,7 @@ class SemanticCache:
         data = raw if raw is not None else orjson.dumps(answer)
         if unit is None or len(data) > self.max_bytes:
             return False
-        self._entries[next(self._ids)] = _Entry(unit, scope, data, cost_usd, self._clock())
-        self.bytes += len(data)
-        while len(self._entries) > 1 and (len(self._entries) > self.cfg.max_entries
-                                          or self.bytes > self.max_bytes):
-            _, old = self._entries.popitem(last=False)
-            self.bytes -= len(old.raw)
-            self.evictions += 1
+        self._add(next(self._ids), _Entry(unit, scope, data, cost_usd, self._clock()),
+                  self.cfg.max_entries, self.max_bytes)
         return True
 
-    def clear(self) -> None:
-        self._entries.clear()
-        self.bytes = 0
-
-    def stats(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
-                "expirations": self.expirations, "bytes": self.bytes, "entries": len(self._entries)}
