@@ -72,7 +72,9 @@ async def test_fastest_follows_a_slow_provider_and_comes_back(fake_factory, side
         assert Counter(picks)["alpha"] >= 8  # 5% of decisions explore the other model
 
         fa.set_faults({"latency_ms": 150})  # alpha turns slow
-        await burst(s, sc, "fast", 20)  # routed before anything knew: these measure it
+        # Routed before anything knew: these measure it. Enough of them that alpha's slow samples
+        # outnumber its earlier fast ones even when exploration sends a few to beta.
+        await burst(s, sc, "fast", 40)
         picks = [(await chat(s, sc, "fast"))[1]["x-routecar-model"] for _ in range(10)]
         assert Counter(picks)["beta"] >= 8
 
