@@ -164,12 +164,19 @@ async def test_sigterm_under_load_loses_no_row(tmp_path: Path, fake_factory, spa
                 failures.append((termed.is_set(), type(exc).__name__))
                 if termed.is_set():
                     return
-            if len(statuses) >= 40 and not termed.is_set():
-                termed.set()
-                sp.send(signal.SIGTERM)
+
+    async def terminate_mid_flight() -> None:
+        # SIGTERM while requests are inside the upstream for sure: the workers move in waves
+        # (same upstream latency), so a trigger on the 40th answer could fall between waves.
+        for _ in range(20_000):  # bounded: ~20 s of 1 ms polls
+            if len(statuses) >= 40 and fast.stats()["in_flight"] >= 2:
+                break
+            await asyncio.sleep(0.001)
+        termed.set()
+        sp.send(signal.SIGTERM)
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8)) as session:
-        await asyncio.gather(*(worker(session) for _ in range(8)))
+        await asyncio.gather(terminate_mid_flight(), *(worker(session) for _ in range(8)))
     assert termed.is_set()
     assert await sp.wait() == 0, sp.output()
     assert not [f for f in failures if not f[0]], failures
