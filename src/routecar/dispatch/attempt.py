@@ -13,10 +13,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
-import aiohttp
 import orjson
 
 from ..config.model import Timeouts
+from ..http1 import ConnectError, HttpClientError, MalformedResponse, Pool, Response
 from ..providers.base import Adapter, Chunk, StreamDecoder, UpstreamRequest, UpstreamStreamError
 from ..providers.sse import SSEParser
 from .outcome import AttemptFailure
@@ -41,32 +41,34 @@ class StreamBroken(Exception):
         self.detail = detail
 
 
-def _client_timeout(timeouts: Timeouts, budget: float) -> aiohttp.ClientTimeout:
-    connect = min(timeouts.connect, budget)
-    return aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
+async def _send(pool: Pool, req: UpstreamRequest, timeouts: Timeouts, budget: float) -> Response:
+    return await pool.request(req.method, req.url, req.headers, req.body,
+                              connect_timeout=min(timeouts.connect, budget))
 
 
-async def _send(session: aiohttp.ClientSession, req: UpstreamRequest, timeouts: Timeouts, budget: float):
-    return await session.request(
-        req.method, req.url, data=req.body, headers=req.headers, timeout=_client_timeout(timeouts, budget),
-        allow_redirects=False,
-    )
+def _connect_failure(exc: ConnectError) -> AttemptFailure:
+    return AttemptFailure("connect", detail="connect timeout" if exc.timeout else str(exc))
 
 
-def _connect_failure(exc: BaseException) -> AttemptFailure:
-    return AttemptFailure("connect", detail=type(exc).__name__)
+def _client_failure(exc: HttpClientError, answered: bool) -> AttemptFailure:
+    """The attempt's error class for a client error: no connection, broken, or garbage."""
+    if isinstance(exc, ConnectError):
+        return _connect_failure(exc)
+    if isinstance(exc, MalformedResponse):
+        return AttemptFailure("malformed", detail=str(exc))
+    return AttemptFailure("stream_broken" if answered else "connect", detail=type(exc).__name__)
 
 
-async def _http_failure(resp: aiohttp.ClientResponse, adapter: Adapter) -> AttemptFailure:
+async def _http_failure(resp: Response, adapter: Adapter) -> AttemptFailure:
     try:
         payload = await resp.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except HttpClientError:
         payload = b""
     return AttemptFailure("http", status=resp.status, error=adapter.parse_error(resp.status, payload), headers=resp.headers)
 
 
 async def call_unary(
-    session: aiohttp.ClientSession,
+    session: Pool,
     req: UpstreamRequest,
     parse: Callable[[bytes], dict[str, Any]],
     adapter: Adapter,
@@ -84,14 +86,7 @@ async def call_unary(
     answered = False
     try:
         async with asyncio.timeout(head_budget) as timer:
-            try:
-                resp = await _send(session, req, timeouts, budget)
-            except aiohttp.ClientConnectorError as exc:
-                return _connect_failure(exc)
-            except aiohttp.ServerTimeoutError as exc:
-                if "connect" in str(exc).lower():
-                    return AttemptFailure("connect", detail="connect timeout")
-                raise
+            resp = await _send(session, req, timeouts, budget)
             answered = True
             timer.reschedule(start + budget)
             async with resp:
@@ -102,11 +97,10 @@ async def call_unary(
         if not answered and head_budget < budget:
             return AttemptFailure("first_token_timeout", detail=f"no answer within {head_budget:.3g}s")
         return AttemptFailure("timeout", detail=f"no complete answer within {budget:.3g}s")
-    except aiohttp.ClientConnectionError as exc:
-        return AttemptFailure("connect" if isinstance(exc, aiohttp.ClientConnectorError) else "stream_broken",
-                              detail=type(exc).__name__)
-    except aiohttp.ClientError as exc:
-        return AttemptFailure("malformed", detail=type(exc).__name__)
+    except HttpClientError as exc:
+        return _client_failure(exc, answered)
+    except ValueError as exc:  # a request header with a line break: never sent
+        return AttemptFailure("malformed", detail=f"request not sendable: {exc}")
     try:
         body = parse(payload)
     except (ValueError, TypeError, KeyError) as exc:
@@ -118,7 +112,7 @@ async def call_unary(
 class OpenedStream:
     """A stream whose first content chunk has arrived; the rest is read on demand."""
 
-    resp: aiohttp.ClientResponse
+    resp: Response
     parser: SSEParser
     decoder: StreamDecoder
     head: list[Chunk]
@@ -132,7 +126,7 @@ class OpenedStream:
     async def rest(self) -> AsyncIterator[Chunk]:
         """Chunks after the head, one upstream event at a time, never coalesced."""
         loop = asyncio.get_running_loop()
-        content = self.resp.content
+        resp = self.resp
         try:
             for chunk in self.pending:
                 yield chunk
@@ -142,10 +136,10 @@ class OpenedStream:
                     now = loop.time()
                     timer.reschedule(min(now + self.idle, self.deadline))
                     try:
-                        data = await content.readany()
-                    except (asyncio.TimeoutError, TimeoutError):
-                        raise
-                    except aiohttp.ClientError as exc:
+                        data = await resp.readany()
+                    except MalformedResponse as exc:
+                        raise StreamBroken("malformed", str(exc)) from None
+                    except HttpClientError as exc:
                         raise StreamBroken("stream_broken", type(exc).__name__) from None
                     if not data:
                         for chunk in _decode_events(self.decoder, self.parser.flush()):
@@ -181,7 +175,7 @@ def _decode_events(decoder: StreamDecoder, events) -> list[Chunk]:
 
 
 async def open_stream(
-    session: aiohttp.ClientSession,
+    session: Pool,
     req: UpstreamRequest,
     adapter: Adapter,
     upstream_model: str,
@@ -193,16 +187,13 @@ async def open_stream(
     budget = min(timeouts.first_token, timeouts.total, deadline - start)
     if budget <= 0:
         return AttemptFailure("timeout", detail="no time left")
-    resp: aiohttp.ClientResponse | None = None
+    resp: Response | None = None
     head: list[Chunk] = []
     parser = SSEParser()
     decoder = adapter.stream_decoder(upstream_model)
     try:
         async with asyncio.timeout(budget):
-            try:
-                resp = await _send(session, req, timeouts, budget)
-            except aiohttp.ClientConnectorError as exc:
-                return _connect_failure(exc)
+            resp = await _send(session, req, timeouts, budget)
             if resp.status >= 400:
                 async with resp:
                     return await _http_failure(resp, adapter)
@@ -211,7 +202,7 @@ async def open_stream(
                 resp.close()
                 return AttemptFailure("malformed", status=resp.status, detail=f"not a stream (content-type {ctype or 'none'})")
             while True:
-                data = await resp.content.readany()
+                data = await resp.readany()
                 if not data:
                     events = parser.flush()
                 else:
@@ -236,10 +227,12 @@ async def open_stream(
         if resp is not None:
             resp.close()
         return AttemptFailure(exc.kind, status=resp.status if resp else None, detail=exc.detail)
-    except aiohttp.ClientError as exc:
+    except HttpClientError as exc:
         if resp is not None:
             resp.close()
-        return AttemptFailure("stream_broken" if resp is not None else "connect", detail=type(exc).__name__)
+        return _client_failure(exc, resp is not None)
+    except ValueError as exc:  # a request header with a line break: never sent
+        return AttemptFailure("malformed", detail=f"request not sendable: {exc}")
     except BaseException:
         if resp is not None:
             resp.close()

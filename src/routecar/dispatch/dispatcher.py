@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-import aiohttp
 
 from ..config.model import Config
 from ..health.registry import Admission, AttemptResult, HealthRegistry
@@ -23,6 +22,7 @@ from ..observability.scrub import redact
 from ..providers.base import Adapter, Translation, UnsupportedParam, UpstreamRequest
 from ..router.plan import Candidate, Plan
 from ..routelog.record import AttemptRecord
+from ..http1 import Pool
 from .attempt import OpenedStream, UnaryAnswer, call_unary, open_stream
 from .outcome import AttemptFailure, fails_over
 
@@ -79,7 +79,7 @@ class Dispatcher:
         self,
         config: Config,
         health: HealthRegistry,
-        sessions: Mapping[str, aiohttp.ClientSession],
+        sessions: Mapping[str, Pool],
         adapters: Mapping[str, Adapter],
         on_queue_wait: Callable[[float], None] | None = None,
         on_budget_exhausted: Callable[[], None] | None = None,

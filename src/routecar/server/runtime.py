@@ -19,12 +19,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-import orjson
 
 from ..config.model import Config, ProviderConfig
 from ..dispatch.dispatcher import Dispatcher
 from ..health.registry import HealthRegistry
+from ..http1 import Pool
 from ..observability.jsonlog import register_secret
 from ..observability.metrics import Metrics
 from ..providers.base import Adapter
@@ -77,7 +76,7 @@ def _session_key(provider: ProviderConfig) -> tuple[Any, ...]:
     return (provider.base_url, provider.max_connections)
 
 
-_Entry = tuple[tuple[Any, ...], aiohttp.ClientSession]
+_Entry = tuple[tuple[Any, ...], Pool]
 
 
 @dataclass
@@ -85,22 +84,15 @@ class PoolChange:
     """The sessions a config needs, prepared but not yet in use."""
 
     pool: dict[str, _Entry]
-    created: list[aiohttp.ClientSession] = field(default_factory=list)
-    retired: list[aiohttp.ClientSession] = field(default_factory=list)
+    created: list[Pool] = field(default_factory=list)
+    retired: list[Pool] = field(default_factory=list)
 
-    def mapping(self) -> dict[str, aiohttp.ClientSession]:
+    def mapping(self) -> dict[str, Pool]:
         return {name: session for name, (_, session) in self.pool.items()}
 
 
-def _new_session(provider: ProviderConfig) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=provider.max_connections, limit_per_host=provider.max_connections,
-        ttl_dns_cache=300, enable_cleanup_closed=False, keepalive_timeout=30,
-    )
-    return aiohttp.ClientSession(
-        connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(),
-        auto_decompress=True, raise_for_status=False, skip_auto_headers=("User-Agent",),
-    )
+def _new_session(provider: ProviderConfig) -> Pool:
+    return Pool(provider.base_url, max_connections=provider.max_connections, keepalive=30.0)
 
 
 class SessionPool:
@@ -126,7 +118,7 @@ class SessionPool:
     def commit(self, change: PoolChange) -> None:
         self._sessions = dict(change.pool)
 
-    def mapping(self) -> dict[str, aiohttp.ClientSession]:
+    def mapping(self) -> dict[str, Pool]:
         return {name: session for name, (_, session) in self._sessions.items()}
 
     async def close(self) -> None:
@@ -154,7 +146,7 @@ class Runtime:
         self._idle = asyncio.Event()
         self._idle.set()
         self._live: dict[int, int] = {}  # config generation -> requests running on it
-        self._retired: list[tuple[int, list[aiohttp.ClientSession]]] = []
+        self._retired: list[tuple[int, list[Pool]]] = []
         self._streams: set[OpenStream] = set()
         self.metrics.set_health_source(self.health.snapshot)
         self.metrics.set_route_log_source(lambda: (self.writer.queue_depth, self.writer.dropped, self.writer.written))
@@ -288,7 +280,7 @@ class Runtime:
 
     # -- background ---------------------------------------------------------------------------
 
-    def _close_later(self, sessions: list[aiohttp.ClientSession]) -> None:
+    def _close_later(self, sessions: list[Pool]) -> None:
         for session in sessions:
             self._later(session.close())
 

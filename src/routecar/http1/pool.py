@@ -1,0 +1,223 @@
+"""Keep-alive connections to one upstream origin, created at start-up, shared by all requests.
+
+One pool per provider (SPEC: connection pooling per provider, never a session per request).
+At most `max_connections` sockets; a request beyond that waits for one to come back (its own
+deadline bounds the wait). Idle sockets are reused newest first (warm, least likely to have
+been closed by the server) and closed after `keepalive` seconds, shorter than the usual
+server-side keep-alive so we close first and never write into a socket the server is closing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections import deque
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from .connection import Connection
+from .errors import ConnectError, PoolClosed
+from .response import Response
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class Origin:
+    """Scheme, host and port of a base URL, and the exact prefix request URLs start with."""
+
+    __slots__ = ("scheme", "host", "port", "prefix", "host_header", "tls")
+
+    def __init__(self, base_url: str):
+        parts = urlsplit(base_url)
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.scheme = parts.scheme
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        start = base_url.find("//") + 2
+        slash = base_url.find("/", start)
+        self.prefix = base_url if slash < 0 else base_url[:slash]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.host_header = host if parts.port in (None, _DEFAULT_PORTS[parts.scheme]) else f"{host}:{self.port}"
+
+    def target(self, url: str) -> str:
+        """The request target (path and query) of `url`, which must be on this origin."""
+        if not url.startswith(self.prefix):
+            raise ValueError("request URL is not on this provider's origin")
+        rest = url[len(self.prefix):]
+        if not rest:
+            return "/"
+        if rest[0] not in "/?":
+            raise ValueError("request URL is not on this provider's origin")
+        return rest if rest[0] == "/" else "/" + rest
+
+
+def _default_ssl() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+class Pool:
+    """HTTP/1.1 client for one origin: `await pool.request(...)` returns a `Response`."""
+
+    def __init__(self, base_url: str, max_connections: int = 100, keepalive: float = 30.0,
+                 ssl_context: ssl.SSLContext | None = None):
+        self.origin = Origin(base_url)
+        self.max_connections = max(1, max_connections)
+        self.keepalive = keepalive
+        self._ssl = (ssl_context or _default_ssl()) if self.origin.tls else None
+        self._idle: deque[Connection] = deque()
+        self._open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._sweep: asyncio.TimerHandle | None = None
+        self.closed = False
+        self._fixed_head = f"Host: {self.origin.host_header}\r\n"
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes = b"",
+                      connect_timeout: float = 10.0) -> Response:
+        """Send one request; returns once the response head is in (the body is read from it).
+
+        Raises ConnectError, ConnectionBroken, MalformedResponse or PoolClosed. Cancelling the
+        caller (its deadline) drops the socket, never returns it to the pool half-used.
+        """
+        head = self._head(method, self.origin.target(url), headers, len(body))
+        loop = asyncio.get_running_loop()
+        conn = await self._acquire(loop, connect_timeout)
+        try:
+            waiter = conn.send(head, body, method == "HEAD", loop)
+        except BaseException:
+            conn.abort()
+            raise
+        try:
+            return await waiter
+        except BaseException:
+            conn.abort()
+            raise
+
+    def _head(self, method: str, target: str, headers: Mapping[str, str], length: int) -> bytes:
+        lines = [f"{method} {target} HTTP/1.1\r\n", self._fixed_head]
+        for name, value in headers.items():
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+                raise ValueError(f"header {name!r} contains a line break")
+            if name.lower() not in ("content-length", "host", "transfer-encoding", "connection"):
+                lines.append(f"{name}: {value}\r\n")
+        lines.append(f"Content-Length: {length}\r\nAccept-Encoding: gzip, deflate\r\n\r\n")
+        return "".join(lines).encode("latin-1")
+
+    # -- connections --------------------------------------------------------------------------
+
+    async def _acquire(self, loop: asyncio.AbstractEventLoop, connect_timeout: float) -> Connection:
+        while True:
+            if self.closed:
+                raise PoolClosed("the provider's connection pool is closed")
+            idle = self._idle
+            if idle:
+                limit = time.monotonic() - self.keepalive
+                while idle:
+                    conn = idle.pop()
+                    if not conn.closed and conn.idle_since > limit:
+                        conn.reused = True
+                        return conn
+                    self._forget(conn)
+            if self._open < self.max_connections:
+                return await self._connect(loop, connect_timeout)
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                elif waiter.done() and not waiter.cancelled():
+                    self._wake()  # pass the turn on: we were woken but will not use it
+                raise
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, connect_timeout: float) -> Connection:
+        self._open += 1
+        o = self.origin
+        try:
+            async with asyncio.timeout(connect_timeout):
+                _, conn = await loop.create_connection(
+                    lambda: Connection(self._release), o.host, o.port, ssl=self._ssl,
+                    server_hostname=o.host if self._ssl is not None else None)
+        except (TimeoutError, asyncio.TimeoutError):
+            self._open -= 1
+            self._wake()
+            raise ConnectError(f"connect to {o.host}:{o.port} timed out", timeout=True) from None
+        except (OSError, ssl.SSLError, socket.gaierror) as exc:
+            self._open -= 1
+            self._wake()
+            raise ConnectError(f"cannot connect to {o.host}:{o.port} ({type(exc).__name__})") from None
+        except BaseException:
+            self._open -= 1
+            self._wake()
+            raise
+        conn.counted = True
+        if self.closed:
+            conn.abort()
+            raise PoolClosed("the provider's connection pool is closed")
+        return conn
+
+    def _release(self, conn: Connection, reusable: bool) -> None:
+        if reusable and not conn.closed and not self.closed:
+            conn.idle_since = time.monotonic()
+            self._idle.append(conn)
+            if self._sweep is None:
+                self._sweep = asyncio.get_running_loop().call_later(self.keepalive, self._expire)
+        else:
+            self._forget(conn)
+            if not conn.closed:
+                conn.abort()  # calls back here with reusable=False; _forget is idempotent
+        self._wake()
+
+    def _forget(self, conn: Connection) -> None:
+        if conn.counted:
+            conn.counted = False
+            self._open -= 1
+            if not conn.closed and conn.transport is not None:
+                conn.closed = True
+                conn.transport.close()
+        try:
+            self._idle.remove(conn)
+        except ValueError:
+            pass
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _expire(self) -> None:
+        self._sweep = None
+        limit = time.monotonic() - self.keepalive
+        for conn in [c for c in self._idle if c.closed or c.idle_since <= limit]:
+            self._forget(conn)
+        if self._idle and not self.closed:
+            self._sweep = asyncio.get_running_loop().call_later(self.keepalive, self._expire)
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    @property
+    def idle_connections(self) -> int:
+        return len(self._idle)
+
+    async def close(self) -> None:
+        """Close idle sockets now; sockets still answering close when their exchange ends."""
+        self.closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for conn in list(self._idle):
+            self._forget(conn)
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # they wake to find the pool closed
