@@ -26,13 +26,13 @@ from aiohttp import web
 
 from ..config.loader import ConfigError, load_config
 from ..config.model import Config, Listen
+from ..http1.server import Server
 from . import admin, handlers
 from .keys import RUNTIME
 from .runtime import Runtime
 
 log = logging.getLogger("routecar.server")
 
-_APP_MAX_SIZE = 2**31  # the body limit is enforced per request from the live config
 # After the drain budget, streams told to stop get this long to write their error event.
 _END_GRACE_S = 1.0
 # aiohttp's own shutdown wait, used only after drain() (answers already finished or ended).
@@ -42,22 +42,21 @@ _SETTLE_S = 0.1
 _SETTLE_TRIES = 20
 
 
-async def _close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
-    # An answer given while draining tells the app not to reuse this connection.
-    if request.app[RUNTIME].draining:
-        response.force_close()
-        response.headers["Connection"] = "close"
-
-
-def build_data_app(rt: Runtime) -> web.Application:
-    app = web.Application(client_max_size=_APP_MAX_SIZE, handler_args={"max_field_size": 65536})
-    app[RUNTIME] = rt
-    app.on_response_prepare.append(_close_when_draining)
-    app.router.add_post("/v1/chat/completions", handlers.chat_completions)
-    app.router.add_post("/v1/embeddings", handlers.embeddings)
-    app.router.add_post("/v1/messages", handlers.messages)
-    app.router.add_get("/v1/models", handlers.list_models)
-    return app
+def build_data_server(rt: Runtime) -> Server:
+    """The data port (http1.server, not aiohttp: it is the request path). While draining,
+    every answer says `Connection: close`, so the app's next request opens a connection
+    elsewhere. Bodies are read up to the live config's limit, whatever reloads happen."""
+    return Server(
+        {
+            "/v1/chat/completions": {"POST": handlers.chat_completions},
+            "/v1/embeddings": {"POST": handlers.embeddings},
+            "/v1/messages": {"POST": handlers.messages},
+            "/v1/models": {"GET": handlers.list_models},
+        },
+        app={RUNTIME: rt},
+        max_body=lambda: rt.snapshot.config.server.max_body_bytes,
+        closing=lambda: rt.draining,
+    )
 
 
 def build_admin_app(rt: Runtime) -> web.Application:
@@ -74,9 +73,8 @@ class Sidecar:
         self.config_path = config_path
         self._initial = config
         self.runtime: Runtime | None = None
-        self._data_runner: web.AppRunner | None = None
+        self._data_server: Server | None = None
         self._admin_runner: web.AppRunner | None = None
-        self._data_site: web.TCPSite | None = None
         self.data_port = 0
         self.admin_port = 0
         self._watch_interval = watch_interval
@@ -102,7 +100,8 @@ class Sidecar:
         if self.config_path:
             # Taken before serving: an edit from here on is a change to pick up.
             self._file_id = await asyncio.to_thread(_file_identity, self.config_path)
-        self._data_runner, self._data_site, self.data_port = await _listen(build_data_app(rt), server.listen)
+        self._data_server = build_data_server(rt)
+        self.data_port = await self._data_server.listen(server.listen.host, server.listen.port)
         self._admin_runner, _, self.admin_port = await _listen(build_admin_app(rt), server.admin_listen)
         if self.config_path:
             self._watch_task = asyncio.get_running_loop().create_task(self._watch(), name="routecar-config-watch")
@@ -191,12 +190,11 @@ class Sidecar:
         budget = rt.snapshot.config.server.drain_timeout
         log.info("draining", extra={"in_flight": rt.in_flight, "open_streams": rt.open_streams,
                                     "drain_timeout": budget})
-        if self._data_site is not None:
-            await self._data_site.stop()  # closes the listening socket: new connections are refused
-        if self._data_runner is not None and self._data_runner.server is not None:
+        if self._data_server is not None:
+            self._data_server.stop_listening()  # new connections are refused
             # Idle keep-alive connections close now, busy ones after their answer, so the
             # app's next request opens a connection elsewhere instead of landing here.
-            self._data_runner.server.pre_shutdown()
+            self._data_server.close_idle()
         if await self._wait_idle(rt, budget):
             log.info("drained", extra={"in_flight": 0})
             return
@@ -227,9 +225,9 @@ class Sidecar:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._data_runner is not None:
-            await self._data_runner.cleanup()
-            self._data_runner = None
+        if self._data_server is not None:
+            await self._data_server.shutdown(_FINAL_CUT_S)
+            self._data_server = None
         if self.runtime is not None:
             await self.runtime.close()  # writes every queued route-log row
         if self._admin_runner is not None:

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 from weakref import WeakKeyDictionary
 
 import orjson
-from aiohttp import web
+from ..http1.server import Request, Response, StreamResponse
 
 from ..config.model import CacheConfig, Config, RouteConfig
 from ..content import (CachedAnswer, Classifiers, EmbeddingClassifier, ExactCache, SemanticCache, cache_controls,
@@ -273,8 +273,8 @@ class ContentRequest:
         if any(r.source != "heuristic" for r in results.values()):
             self._spent(record, sum(r.cost_usd or 0.0 for r in results.values()), started)
 
-    async def serve_cached(self, request: web.Request, plan: Plan, record: RouteRecord, headers: dict[str, str],
-                           started: float, protocol: str) -> web.StreamResponse | None:
+    async def serve_cached(self, request: Request, plan: Plan, record: RouteRecord, headers: dict[str, str],
+                           started: float, protocol: str) -> StreamResponse | None:
         """The cached answer for this request, written to the app; None when it must be
         dispatched (a miss, a bypass, or a route that does not cache)."""
         caches = self._state.caches.get(plan.route or "") if self._needs.caching else None
@@ -318,9 +318,9 @@ class ContentRequest:
         found = cache.lookup(self._vector, self._scope)
         return found[0] if found is not None else None
 
-    async def _answer(self, request: web.Request, found: CachedAnswer, answer: dict[str, Any], kind: str, plan: Plan,
+    async def _answer(self, request: Request, found: CachedAnswer, answer: dict[str, Any], kind: str, plan: Plan,
                       record: RouteRecord, headers: dict[str, str], started: float,
-                      protocol: str) -> web.StreamResponse:
+                      protocol: str) -> StreamResponse:
         meta: dict[str, Any] = found.answer
         slug, provider = str(meta.get("slug") or ""), str(meta.get("provider") or "")
         age = max(0.0, time.monotonic() - found.stored_at)
@@ -345,7 +345,7 @@ class ContentRequest:
         headers["x-routecar-cost-usd"] = f"{self.cost_usd:.8f}"
         payload = (answer if protocol == "openai"
                    else anthropic_inbound.canonical_to_message(answer, record.requested_model or ""))
-        return web.Response(body=orjson.dumps(payload), content_type=JSON, headers=headers)
+        return Response(200, orjson.dumps(payload), headers, content_type=JSON)
 
     def store(self, success: Success, answer: dict[str, Any], cost: float | None) -> None:
         """Remember a complete non-streaming answer after a cache miss. `cost` is the request's
@@ -374,12 +374,12 @@ def _complete(answer: dict[str, Any]) -> bool:
                for c in choices)
 
 
-async def _replay(request: web.Request, answer: dict[str, Any], record: RouteRecord, headers: dict[str, str],
-                  started: float, protocol: str, wants_usage: bool) -> web.StreamResponse:
+async def _replay(request: Request, answer: dict[str, Any], record: RouteRecord, headers: dict[str, str],
+                  started: float, protocol: str, wants_usage: bool) -> StreamResponse:
     """A cached answer as a stream in the entry point's protocol."""
     encoder: Any = (OpenAIStreamEncoder(wants_usage) if protocol == "openai"
                     else anthropic_inbound.MessagesStreamEncoder(record.requested_model or ""))
-    resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    resp = StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     try:
         await resp.prepare(request)
         for data in replay_stream(answer, include_usage=True):

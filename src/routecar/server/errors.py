@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from aiohttp import web
+from ..http1.server import Response
 
 from ..providers import anthropic_inbound
 
@@ -43,7 +43,7 @@ def error_body(err: ApiError, protocol: str) -> bytes:
     return orjson.dumps(payload)
 
 
-def error_response(err: ApiError, protocol: str, headers: dict[str, str]) -> web.Response:
+def error_response(err: ApiError, protocol: str, headers: dict[str, str]) -> Response:
     if err.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(err.retry_after + 0.999)))
-    return web.Response(status=err.status, body=error_body(err, protocol), content_type=JSON, headers=headers)
+    return Response(err.status, error_body(err, protocol), headers, content_type=JSON)

@@ -13,7 +13,7 @@ import dataclasses
 import time
 from typing import Any, Callable
 
-from aiohttp import web
+from ..http1.server import Request, StreamResponse
 
 from ..config.model import Config
 from ..dispatch.dispatcher import Attempts, DispatchError, Dispatcher, Success
@@ -157,11 +157,11 @@ def answer_chunks(answer: dict[str, Any]) -> list[Chunk]:
 
 
 async def replay(
-    request: web.Request, answer: dict[str, Any], encoder: Any, record: RouteRecord, headers: dict[str, str],
+    request: Request, answer: dict[str, Any], encoder: Any, record: RouteRecord, headers: dict[str, str],
     started: float, on_prepare: Callable[[], None],
-) -> web.StreamResponse:
+) -> StreamResponse:
     """Writes a complete answer as an SSE stream in the entry point's protocol."""
-    resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    resp = StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     on_prepare()
     resp.headers.update(headers)
     try:

@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable
 
 import orjson
-from aiohttp import web
+from ..http1.server import Request, StreamResponse
 
 from ..dispatch.attempt import StreamBroken
 from ..dispatch.dispatcher import Success
@@ -47,7 +47,7 @@ class OpenAIStreamEncoder:
 
 
 async def pipe_stream(
-    request: web.Request,
+    request: Request,
     success: Success,
     encoder: Any,
     record: RouteRecord,
@@ -56,11 +56,11 @@ async def pipe_stream(
     started: float,
     on_prepare: Callable[[], None],
     usage_out: dict[str, Any],
-) -> web.StreamResponse:
+) -> StreamResponse:
     opened = success.stream
     assert opened is not None
     dep_id = success.candidate.deployment.id
-    resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    resp = StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     on_prepare()  # final headers (overhead) are set here, before the first byte
     resp.headers.update(headers)
     usage: dict[str, Any] | None = None
