@@ -6,17 +6,17 @@ These answer from memory only, so probes stay fast even while the data plane is 
 from __future__ import annotations
 
 import orjson
-from aiohttp import web
+from ..http1.server import Handler, Request, Response
 
 from .errors import JSON
 from .keys import RUNTIME
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.Response(body=b'{"status":"ok"}', content_type=JSON)
+async def healthz(request: Request) -> Response:
+    return Response(200, b'{"status":"ok"}', content_type=JSON)
 
 
-async def readyz(request: web.Request) -> web.Response:
+async def readyz(request: Request) -> Response:
     rt = request.app[RUNTIME]
     problems = []
     if rt.draining:
@@ -24,20 +24,16 @@ async def readyz(request: web.Request) -> web.Response:
     if not rt.writer.writable:
         problems.append("route log not writable")
     if problems:
-        return web.Response(status=503, body=orjson.dumps({"status": "not ready", "problems": problems}),
-                            content_type=JSON)
-    return web.Response(body=orjson.dumps({"status": "ready", "config_hash": rt.snapshot.config.hash}),
-                        content_type=JSON)
+        return Response(503, orjson.dumps({"status": "not ready", "problems": problems}), content_type=JSON)
+    return Response(200, orjson.dumps({"status": "ready", "config_hash": rt.snapshot.config.hash}), content_type=JSON)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: Request) -> Response:
     body, content_type = request.app[RUNTIME].metrics.render()
-    resp = web.Response(body=body)
-    resp.headers["Content-Type"] = content_type
-    return resp
+    return Response(200, body, content_type=content_type)
 
 
-async def state(request: web.Request) -> web.Response:
+async def state(request: Request) -> Response:
     rt = request.app[RUNTIME]
     payload = rt.health.snapshot()
     payload["config_hash"] = rt.snapshot.config.hash
@@ -48,12 +44,13 @@ async def state(request: web.Request) -> web.Response:
     features = getattr(rt, "features", None)
     if features is not None:
         payload.update(features.snapshot(rt.snapshot.config))
-    return web.Response(body=orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS),
-                        content_type=JSON)
+    return Response(200, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS),
+                    content_type=JSON)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/state", state)
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/healthz": {"GET": healthz},
+    "/readyz": {"GET": readyz},
+    "/metrics": {"GET": metrics},
+    "/state": {"GET": state},
+}

@@ -22,10 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from ..config.loader import ConfigError, load_config
-from ..config.model import Config, Listen
+from ..config.model import Config
 from ..http1.server import Server
 from . import admin, handlers
 from .keys import RUNTIME
@@ -59,11 +57,10 @@ def build_data_server(rt: Runtime) -> Server:
     )
 
 
-def build_admin_app(rt: Runtime) -> web.Application:
-    app = web.Application()
-    app[RUNTIME] = rt
-    admin.add_routes(app)
-    return app
+def build_admin_server(rt: Runtime) -> Server:
+    """The admin port: probes, metrics and state, answered from memory. It never drains (probes
+    must see 503 from /readyz, not a refusal) and takes no bodies."""
+    return Server(admin.ROUTES, app={RUNTIME: rt}, max_body=lambda: 0)
 
 
 class Sidecar:
@@ -74,7 +71,7 @@ class Sidecar:
         self._initial = config
         self.runtime: Runtime | None = None
         self._data_server: Server | None = None
-        self._admin_runner: web.AppRunner | None = None
+        self._admin_server: Server | None = None
         self.data_port = 0
         self.admin_port = 0
         self._watch_interval = watch_interval
@@ -102,7 +99,8 @@ class Sidecar:
             self._file_id = await asyncio.to_thread(_file_identity, self.config_path)
         self._data_server = build_data_server(rt)
         self.data_port = await self._data_server.listen(server.listen.host, server.listen.port)
-        self._admin_runner, _, self.admin_port = await _listen(build_admin_app(rt), server.admin_listen)
+        self._admin_server = build_admin_server(rt)
+        self.admin_port = await self._admin_server.listen(server.admin_listen.host, server.admin_listen.port)
         if self.config_path:
             self._watch_task = asyncio.get_running_loop().create_task(self._watch(), name="routecar-config-watch")
 
@@ -230,24 +228,9 @@ class Sidecar:
             self._data_server = None
         if self.runtime is not None:
             await self.runtime.close()  # writes every queued route-log row
-        if self._admin_runner is not None:
-            await self._admin_runner.cleanup()
-            self._admin_runner = None
-
-
-async def _listen(app: web.Application, where: Listen) -> tuple[web.AppRunner, web.TCPSite, int]:
-    # handler_cancellation: an app that hangs up cancels its request, and with it the upstream call.
-    # shutdown_timeout: drain() has already spent the drain budget; this is only the last cut.
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=_FINAL_CUT_S)
-    await runner.setup()
-    site = web.TCPSite(runner, where.host, where.port, backlog=1024, reuse_address=True)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    sockets = runner.addresses
-    return runner, site, int(sockets[-1][1]) if sockets else where.port
+        if self._admin_server is not None:
+            await self._admin_server.shutdown(_FINAL_CUT_S)
+            self._admin_server = None
 
 
 def _file_identity(path: str) -> tuple[Any, ...] | None:

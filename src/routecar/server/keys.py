@@ -1,7 +1,5 @@
-"""Typed keys for what the aiohttp applications carry."""
+"""The key under which the endpoints find the running sidecar in `request.app`."""
 
-from aiohttp import web
+from typing import Final
 
-from .runtime import Runtime
-
-RUNTIME: web.AppKey[Runtime] = web.AppKey("routecar_runtime", Runtime)
+RUNTIME: Final = "routecar_runtime"
