@@ -19,9 +19,11 @@ from ..config.model import Timeouts
 from ..http1 import ConnectError, HttpClientError, MalformedResponse, Pool, Response
 from ..providers.base import Adapter, Chunk, StreamDecoder, UpstreamRequest, UpstreamStreamError
 from ..providers.sse import SSEParser
+from .deadlines import expired, ticker
 from .outcome import AttemptFailure
 
 _READ_SIZE = 2**16
+_NEVER = float("inf")
 
 
 @dataclass(slots=True)
@@ -84,16 +86,20 @@ async def call_unary(
     # the whole body arrive within total.
     head_budget = min(timeouts.first_token, budget)
     answered = False
+    resp: Response | None = None
+    timer = ticker(loop).arm(start + head_budget)
     try:
-        async with asyncio.timeout(head_budget) as timer:
-            resp = await _send(session, req, timeouts, budget)
-            answered = True
-            timer.reschedule(start + budget)
-            async with resp:
-                if resp.status >= 400:
-                    return await _http_failure(resp, adapter)
-                payload = await resp.read()
-    except (asyncio.TimeoutError, TimeoutError):
+        resp = await _send(session, req, timeouts, budget)
+        answered = True
+        timer.when = start + budget
+        if resp.status >= 400:
+            return await _http_failure(resp, adapter)
+        payload = await resp.read()
+    except asyncio.CancelledError:
+        if resp is not None:
+            resp.close()
+        if not expired(timer):
+            raise
         if not answered and head_budget < budget:
             return AttemptFailure("first_token_timeout", detail=f"no answer within {head_budget:.3g}s")
         return AttemptFailure("timeout", detail=f"no complete answer within {budget:.3g}s")
@@ -101,6 +107,8 @@ async def call_unary(
         return _client_failure(exc, answered)
     except ValueError as exc:  # a request header with a line break: never sent
         return AttemptFailure("malformed", detail=f"request not sendable: {exc}")
+    finally:
+        ticker(loop).disarm(timer)
     try:
         body = parse(payload)
     except (ValueError, TypeError, KeyError) as exc:
@@ -127,34 +135,39 @@ class OpenedStream:
         """Chunks after the head, one upstream event at a time, never coalesced."""
         loop = asyncio.get_running_loop()
         resp = self.resp
+        deadlines = ticker(loop)
+        # Armed only while waiting on the upstream: time the app takes to read is not idle time.
+        timer = deadlines.arm(_NEVER)
         try:
             for chunk in self.pending:
                 yield chunk
             self.pending = []
-            async with asyncio.timeout(None) as timer:
-                while not self.decoder.done:
-                    now = loop.time()
-                    timer.reschedule(min(now + self.idle, self.deadline))
-                    try:
-                        data = await resp.readany()
-                    except MalformedResponse as exc:
-                        raise StreamBroken("malformed", str(exc)) from None
-                    except HttpClientError as exc:
-                        raise StreamBroken("stream_broken", type(exc).__name__) from None
-                    if not data:
-                        for chunk in _decode_events(self.decoder, self.parser.flush()):
-                            yield chunk
-                        if not self.decoder.done and not self.finished:
-                            raise StreamBroken("stream_broken", "upstream closed the stream before it was complete")
-                        break
-                    for chunk in _decode_events(self.decoder, self.parser.feed(data)):
-                        if chunk.data.get("choices") and any(c.get("finish_reason") for c in chunk.data["choices"]):
-                            self.finished = True
+            while not self.decoder.done:
+                timer.when = min(loop.time() + self.idle, self.deadline)
+                try:
+                    data = await resp.readany()
+                except asyncio.CancelledError:
+                    if not expired(timer):
+                        raise
+                    which = "timeout" if loop.time() >= self.deadline - 0.02 else "idle_timeout"
+                    raise StreamBroken(which, "upstream stalled mid-stream") from None
+                except MalformedResponse as exc:
+                    raise StreamBroken("malformed", str(exc)) from None
+                except HttpClientError as exc:
+                    raise StreamBroken("stream_broken", type(exc).__name__) from None
+                timer.when = _NEVER
+                if not data:
+                    for chunk in _decode_events(self.decoder, self.parser.flush()):
                         yield chunk
-        except (asyncio.TimeoutError, TimeoutError):
-            which = "timeout" if loop.time() >= self.deadline - 1e-3 else "idle_timeout"
-            raise StreamBroken(which, "upstream stalled mid-stream") from None
+                    if not self.decoder.done and not self.finished:
+                        raise StreamBroken("stream_broken", "upstream closed the stream before it was complete")
+                    break
+                for chunk in _decode_events(self.decoder, self.parser.feed(data)):
+                    if chunk.data.get("choices") and any(c.get("finish_reason") for c in chunk.data["choices"]):
+                        self.finished = True
+                    yield chunk
         finally:
+            deadlines.disarm(timer)
             self.close()
 
     def close(self) -> None:
@@ -191,36 +204,38 @@ async def open_stream(
     head: list[Chunk] = []
     parser = SSEParser()
     decoder = adapter.stream_decoder(upstream_model)
+    deadlines = ticker(loop)
+    timer = deadlines.arm(start + budget)
     try:
-        async with asyncio.timeout(budget):
-            resp = await _send(session, req, timeouts, budget)
-            if resp.status >= 400:
-                async with resp:
-                    return await _http_failure(resp, adapter)
-            ctype = resp.headers.get("content-type", "")
-            if "event-stream" not in ctype and "json" not in ctype:
+        resp = await _send(session, req, timeouts, budget)
+        if resp.status >= 400:
+            return await _http_failure(resp, adapter)
+        ctype = resp.headers.get("content-type", "")
+        if "event-stream" not in ctype and "json" not in ctype:
+            resp.close()
+            return AttemptFailure("malformed", status=resp.status, detail=f"not a stream (content-type {ctype or 'none'})")
+        while True:
+            data = await resp.readany()
+            if not data:
+                events = parser.flush()
+            else:
+                events = parser.feed(data)
+            chunks = _decode_events(decoder, events)
+            for i, chunk in enumerate(chunks):
+                head.append(chunk)
+                if chunk.has_content:
+                    opened = OpenedStream(resp, parser, decoder, head, start, loop.time() - start,
+                                          timeouts.idle, min(deadline, start + timeouts.total))
+                    opened.pending = chunks[i + 1:]
+                    return opened
+            if not data or decoder.done:
                 resp.close()
-                return AttemptFailure("malformed", status=resp.status, detail=f"not a stream (content-type {ctype or 'none'})")
-            while True:
-                data = await resp.readany()
-                if not data:
-                    events = parser.flush()
-                else:
-                    events = parser.feed(data)
-                chunks = _decode_events(decoder, events)
-                for i, chunk in enumerate(chunks):
-                    head.append(chunk)
-                    if chunk.has_content:
-                        opened = OpenedStream(resp, parser, decoder, head, start, loop.time() - start,
-                                              timeouts.idle, min(deadline, start + timeouts.total))
-                        opened.pending = chunks[i + 1:]
-                        return opened
-                if not data or decoder.done:
-                    resp.close()
-                    return AttemptFailure("stream_broken", status=resp.status, detail="stream ended before any content")
-    except (asyncio.TimeoutError, TimeoutError):
+                return AttemptFailure("stream_broken", status=resp.status, detail="stream ended before any content")
+    except asyncio.CancelledError:
         if resp is not None:
             resp.close()
+        if not expired(timer):
+            raise
         kind = "first_token_timeout" if budget < deadline - start else "timeout"
         return AttemptFailure(kind, detail=f"no first token within {budget:.3g}s")
     except StreamBroken as exc:
@@ -237,3 +252,5 @@ async def open_stream(
         if resp is not None:
             resp.close()
         raise
+    finally:
+        deadlines.disarm(timer)
