@@ -98,6 +98,10 @@ class Connection(asyncio.Protocol):
     def abort(self) -> None:
         """Drop the socket now (a request abandoned mid-way must not leave it reusable)."""
         self._reusable = False
+        if self._state != _IDLE:
+            # End the exchange here: the close that follows must not read as a clean end of an
+            # until-close body, and whoever still waits on it learns it is gone.
+            self._fail(ConnectionBroken("connection dropped before the response was complete"))
         if not self.closed:
             self.closed = True
             if self.transport is not None:
@@ -109,13 +113,20 @@ class Connection(asyncio.Protocol):
     def _receive(self, data: bytes) -> None:
         state = self._state
         if state == _HEAD:
-            buf = self._buf + data if self._buf else data
-            end = buf.find(b"\r\n\r\n")
+            old = self._buf
+            if old:  # resume the search where the last one stopped: a trickled head stays linear
+                buf = old + data
+                end = buf.find(b"\r\n\r\n", len(old) - 3 if len(old) > 3 else 0)
+            else:
+                buf = data
+                end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > MAX_HEAD:
                     raise MalformedResponse("response head too large")
                 self._buf = buf
                 return
+            if end > MAX_HEAD:
+                raise MalformedResponse("response head too large")
             self._buf = b""
             rest = buf[end + 4:]
             if not self._parse_head(buf[:end]):  # 1xx interim response: the real one follows
@@ -137,13 +148,19 @@ class Connection(asyncio.Protocol):
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
             raise MalformedResponse("not an HTTP/1.1 status line")
         status = int(parts[1])
-        if 100 <= status < 200:
+        if status < 100:
+            raise MalformedResponse("not an HTTP/1.1 status line")
+        if status < 200:
             if status == 101:
                 raise MalformedResponse("unexpected protocol switch")
             return False
+        # A CR or LF not part of a CRLF would let another parser see different headers.
+        if head.count(b"\n") != len(lines) - 1 or head.count(b"\r") != len(lines) - 1:
+            raise MalformedResponse("bare CR or LF in the response head")
         pairs: list[tuple[str, str]] = []
         length: int | None = None
         chunked = False
+        other_coding = False
         close = parts[0] == b"HTTP/1.0"
         for line in lines[1:]:
             name, sep, value = line.partition(b":")
@@ -154,20 +171,22 @@ class Connection(asyncio.Protocol):
             pairs.append((n, v))
             low = n.lower()
             if low == "content-length":
-                if not v.isdigit() or (length is not None and int(v) != length):
+                # str.isdigit also takes non-ASCII digits ("\xb2" decodes to "²"), which int() refuses
+                if not (v.isdigit() and v.isascii()) or len(v) > 18 or (length is not None and int(v) != length):
                     raise MalformedResponse("invalid or conflicting Content-Length")
                 length = int(v)
             elif low == "transfer-encoding":
                 chunked = v.lower().rsplit(",", 1)[-1].strip() == "chunked"
-                if not chunked:
-                    close = True  # some other coding: the body runs until the connection closes
-                    length = None
+                other_coding = not chunked
             elif low == "connection":
                 tokens = v.lower()
                 if "close" in tokens:
                     close = True
                 elif "keep-alive" in tokens and parts[0] == b"HTTP/1.0":
                     close = False
+        if other_coding:  # some other coding, whatever Content-Length says: the body runs until close
+            close = True
+            length = None
         if close:
             self._reusable = False
         headers = CIMultiDict(pairs)

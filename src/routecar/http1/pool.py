@@ -195,11 +195,15 @@ class Pool:
 
     def _expire(self) -> None:
         self._sweep = None
-        limit = time.monotonic() - self.keepalive
+        now = time.monotonic()
+        limit = now - self.keepalive
         for conn in [c for c in self._idle if c.closed or c.idle_since <= limit]:
             self._forget(conn)
         if self._idle and not self.closed:
-            self._sweep = asyncio.get_running_loop().call_later(self.keepalive, self._expire)
+            # Next due is the longest-idle socket (the left end), not a whole keepalive from now,
+            # which would let a socket linger for up to twice its keepalive.
+            due = self._idle[0].idle_since + self.keepalive - now
+            self._sweep = asyncio.get_running_loop().call_later(max(due, 0.001), self._expire)
 
     @property
     def open_connections(self) -> int:

@@ -22,30 +22,58 @@ _RESUME_AT = 1 << 18
 MAX_BODY = 128 << 20  # a whole body larger than this is refused, not buffered without end
 
 
-def _decompressor(encoding: str) -> Any:
+def _decompressor(encoding: str) -> "_Decoder | None":
     if encoding in ("", "identity"):
         return None
     if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _Decoder(16 + zlib.MAX_WBITS)
     if encoding == "deflate":
-        return _Deflate()
+        return _Decoder(None)
     raise MalformedResponse(f"unsupported content-encoding {encoding!r}")
 
 
-class _Deflate:
-    """`deflate` as servers really send it: zlib-wrapped, or (against the RFC) raw."""
+class _Decoder:
+    """gzip, or `deflate` as servers really send it: zlib-wrapped or (against the RFC) raw.
 
-    def __init__(self) -> None:
+    The zlib object is made on the first byte, so an empty body (HEAD, 204) is not a
+    truncated stream; a stream that started must reach its end, or the body was cut short.
+    """
+
+    __slots__ = ("_wbits", "_d", "_lead")
+
+    def __init__(self, wbits: int | None) -> None:
+        self._wbits = wbits  # None: deflate, the wrapping is sniffed from the first two bytes
         self._d: Any = None
+        self._lead = b""
 
     def decompress(self, data: bytes) -> bytes:
-        if self._d is None:
-            wrapped = len(data) >= 2 and (data[0] & 0x0F) == 8 and ((data[0] << 8) | data[1]) % 31 == 0
-            self._d = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
-        return self._d.decompress(data)
+        d = self._d
+        if d is None:
+            wbits = self._wbits
+            if wbits is None:
+                data = self._lead + data
+                if len(data) < 2:  # the zlib header check needs both bytes
+                    self._lead = data
+                    return b""
+                self._lead = b""
+                wrapped = (data[0] & 0x0F) == 8 and ((data[0] << 8) | data[1]) % 31 == 0
+                wbits = zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS
+            elif not data:
+                return b""
+            d = self._d = zlib.decompressobj(wbits)
+        return d.decompress(data)
 
     def flush(self) -> bytes:
-        return self._d.flush() if self._d is not None else b""
+        """What is left; raises zlib.error if the compressed stream stopped before its end."""
+        d = self._d
+        if d is None:
+            if self._lead:
+                raise zlib.error("compressed body cut short")
+            return b""
+        tail = d.flush()
+        if not d.eof:
+            raise zlib.error("compressed body cut short")
+        return tail
 
 
 class Response:
@@ -75,10 +103,13 @@ class Response:
 
     def feed(self, data: bytes) -> None:
         if self._decoder is not None:
+            if self._done:  # failed to decompress earlier: the rest is noise
+                return
             try:
                 data = self._decoder.decompress(data)
             except zlib.error:
                 self.fail(MalformedResponse("body does not decompress"))
+                self._abort()  # garbage on this socket: never reuse it
                 return
         if not data:
             return
@@ -95,11 +126,18 @@ class Response:
                 waiter.set_result(None)
 
     def finish(self) -> None:
+        if self._done:
+            return
+        if self._paused:
+            # The socket goes back to the pool now; it must not stay paused for this reader.
+            self._paused = False
+            self._pause(False)
         if self._decoder is not None:
             try:
                 tail = self._decoder.flush()
             except zlib.error:
-                tail = b""
+                self.fail(MalformedResponse("compressed body cut short or corrupt"))
+                return
             if tail:
                 self._pieces.append(tail)
                 self._size += len(tail)
