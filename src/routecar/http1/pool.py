@@ -103,7 +103,7 @@ class Pool:
         for name, value in headers.items():
             if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
                 raise ValueError(f"header {name!r} contains a line break")
-            if name.lower() not in ("content-length", "host", "transfer-encoding", "connection"):
+            if name.lower() not in ("content-length", "host", "transfer-encoding", "connection", "accept-encoding"):
                 lines.append(f"{name}: {value}\r\n")
         lines.append(f"Content-Length: {length}\r\nAccept-Encoding: gzip, deflate\r\n\r\n")
         return "".join(lines).encode("latin-1")
