@@ -5,8 +5,8 @@ answers, and every request pays for the framework around them (application route
 middlewares and signals, request/response objects, the payload stream, header
 re-serialization). This server parses a request head in one pass, reads the (bounded) body
 whole, runs the endpoint in its own task (so an app that hangs up cancels its request and the
-upstream call with it), and writes a unary answer in one socket write. The admin port stays
-on aiohttp: it is not on the request path.
+upstream call with it), and writes a unary answer in one socket write. The admin port uses it
+too, with no body allowed.
 
 Strict where safety needs it (request smuggling: conflicting or doubled framing is refused;
 header syntax; size limits); a malformed request gets a 400 JSON error and the socket closes.
@@ -35,7 +35,18 @@ _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _HOP_BY_HOP = frozenset(("content-length", "transfer-encoding", "connection", "date", "keep-alive"))
 
+_CLOSE = b"Connection: close\r\n"
+_KEEP_ALIVE_10 = b"Connection: keep-alive\r\n"  # an HTTP/1.0 app closes unless told otherwise
+_MAX_TRAILERS = 16 << 10
+
 Handler = Callable[["Request"], Awaitable[Any]]
+
+
+def _header_line(name: str, value: Any) -> bytes:
+    line = f"{name}: {value}\r\n"
+    if line.count("\n") != 1 or line.count("\r") != 1:  # would split the answer in two
+        raise ValueError(f"CR or LF in response header {name!r}")
+    return line.encode("latin-1")
 
 
 class BadRequest(Exception):
@@ -105,7 +116,7 @@ class StreamResponse:
     """An answer written as it is produced (SSE): chunked, one socket write per piece, never
     coalesced, with the socket's back-pressure honoured between pieces."""
 
-    __slots__ = ("status", "headers", "prepared", "_conn", "_eof", "_close")
+    __slots__ = ("status", "headers", "prepared", "_conn", "_eof", "_close", "_raw")
 
     def __init__(self, status: int = 200, headers: Mapping[str, str] | None = None):
         self.status = status
@@ -114,6 +125,7 @@ class StreamResponse:
         self._conn: _Connection | None = None
         self._eof = False
         self._close = False
+        self._raw = False  # an HTTP/1.0 app: no chunked framing, the close ends the body
 
     def force_close(self) -> None:
         self._close = True
@@ -133,7 +145,7 @@ class StreamResponse:
             raise RuntimeError("write() before prepare()")
         if not data:
             return
-        conn.write_body(b"%x\r\n%b\r\n" % (len(data), data))
+        conn.write_body(data if self._raw else b"%x\r\n%b\r\n" % (len(data), data))
         if conn.write_paused:
             await conn.drain()
 
@@ -141,6 +153,8 @@ class StreamResponse:
         if self._eof or self._conn is None:
             return
         self._eof = True
+        if self._raw:
+            return
         self._conn.write_body(b"0\r\n\r\n")
         if self._conn.write_paused:
             await self._conn.drain()
@@ -193,7 +207,7 @@ class Server:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), host, port, backlog=backlog,
                                                 reuse_address=True)
-        self._sweeper = loop.call_later(_IDLE_SWEEP_S, self._sweep)
+        self._sweeper = loop.call_later(min(_IDLE_SWEEP_S, self.keepalive), self._sweep)
         return int(self._server.sockets[0].getsockname()[1])
 
     def stop_listening(self) -> None:
@@ -226,12 +240,12 @@ class Server:
         limit = time.monotonic() - self.keepalive
         for conn in [c for c in self.connections if not c.busy and c.idle_since < limit]:
             conn.close_when_idle()
-        self._sweeper = asyncio.get_running_loop().call_later(_IDLE_SWEEP_S, self._sweep)
+        self._sweeper = asyncio.get_running_loop().call_later(min(_IDLE_SWEEP_S, self.keepalive), self._sweep)
 
 
 class _Connection(asyncio.Protocol):
     __slots__ = ("server", "transport", "buf", "busy", "task", "closed", "close_after", "idle_since",
-                 "write_paused", "_drain", "_read_paused", "loop")
+                 "write_paused", "_drain", "_read_paused", "loop", "streamed")
 
     def __init__(self, server: Server):
         self.server = server
@@ -246,6 +260,7 @@ class _Connection(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._read_paused = False
         self.loop = asyncio.get_running_loop()
+        self.streamed: Request | None = None  # the request whose stream head is on the wire
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -273,6 +288,8 @@ class _Connection(asyncio.Protocol):
         self._drain = None
         if drain is not None and not drain.done():
             drain.set_result(None)
+        if self._read_paused and not self.busy and not self.closed:
+            self._resume()  # answers were held back by a client not reading them (see _done)
 
     async def drain(self) -> None:
         if self.closed:
@@ -313,6 +330,10 @@ class _Connection(asyncio.Protocol):
                 raise BadRequest("request head too large", 431)
             return None
         lines = buf[:end].split(b"\r\n")
+        # A lone CR or LF would end a line for some other parser (smuggling), and a value carrying
+        # one would split the answer if an endpoint echoes it (x-routecar-request-id).
+        if buf.count(b"\n", 0, end) != len(lines) - 1 or buf.count(b"\r", 0, end) != len(lines) - 1:
+            raise BadRequest("bare CR or LF in the request head")
         parts = lines[0].split(b" ")
         if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0") or not parts[0].isalpha():
             raise BadRequest("malformed request line")
@@ -330,7 +351,7 @@ class _Connection(asyncio.Protocol):
             pairs.append((n, v))
             low = n.lower()
             if low == "content-length":
-                if not v.isdigit() or (length is not None and int(v) != length):
+                if not (v.isdigit() and v.isascii()) or (length is not None and int(v) != length):
                     raise BadRequest("invalid or conflicting Content-Length")
                 length = int(v)
             elif low == "transfer-encoding":
@@ -392,9 +413,14 @@ class _Connection(asyncio.Protocol):
         pieces: list[bytes] = []
         size_total = 0
         end = len(buf)
+        first = pos
         while True:
+            # Framing (size lines, extensions) is bounded too, or tiny chunks with long
+            # extensions would buffer far more than the body cap.
+            if pos - first - size_total > MAX_HEAD + size_total:
+                raise BadRequest("chunked framing too large")
             nl = buf.find(b"\r\n", pos)
-            if nl < 0:
+            if nl < 0 or nl - pos > _MAX_CHUNK_LINE:
                 if end - pos > _MAX_CHUNK_LINE:
                     raise BadRequest("chunk size line too long")
                 return None
@@ -404,8 +430,11 @@ class _Connection(asyncio.Protocol):
             size = int(size_text, 16)
             pos = nl + 2
             if size == 0:
+                trailers = pos
                 while True:  # trailers, up to the empty line
                     nl = buf.find(b"\r\n", pos)
+                    if (nl if nl >= 0 else end) - trailers > _MAX_TRAILERS:
+                        raise BadRequest("chunked trailers too large", 431)
                     if nl < 0:
                         return None
                     if nl == pos:
@@ -440,61 +469,79 @@ class _Connection(asyncio.Protocol):
                 else:
                     answer = await handler(request)
         except asyncio.CancelledError:
-            if self.closed:
-                return  # the app hung up; nothing to answer
+            if not self.closed:
+                self.abort()  # not the app hanging up: a cancellation out of the endpoint; never hang
             raise
-        except ConnectionResetError:
-            return
-        except Exception:  # an endpoint bug: a clean 500, never a traceback
-            log.exception("internal error in an endpoint")
-            answer = Response(500, error_json(500, "routecar hit an internal error.", "internal_error"),
-                              content_type="application/json")
+        except ConnectionResetError as exc:
+            if self.closed:
+                return  # the app hung up (a write failed); nothing to answer
+            answer = self._internal_error(exc)  # an upstream socket's error, not the app's
+        except Exception as exc:
+            answer = self._internal_error(exc)
         if self.closed:
+            return
+        if self.streamed is request and not isinstance(answer, StreamResponse):
+            self.abort()  # failed mid-stream: the head is out, so the cut is the only error left
             return
         if isinstance(answer, StreamResponse):
             if not answer.prepared:  # nothing was written: answer its status, empty
-                close = self._write_whole(Response(answer.status, b"", answer.headers), request)
+                answer = Response(answer.status, b"", answer.headers)
             else:
                 if not answer._eof:
                     try:
                         await answer.write_eof()
                     except ConnectionResetError:
                         return
-                close = answer._close
-        else:
+                self._done(answer._close or not request.keep_alive)
+                return
+        try:
             close = self._write_whole(answer, request)
-        self._done(close or not request.keep_alive)
+        except Exception as exc:  # an answer that cannot be put on the wire (header text, body type)
+            close = self._write_whole(self._internal_error(exc), request)
+        self._done(close)
+
+    @staticmethod
+    def _internal_error(exc: BaseException) -> Response:
+        # An endpoint bug: a clean 500, never a traceback.
+        log.error("internal error in an endpoint", exc_info=exc)
+        return Response(500, error_json(500, "routecar hit an internal error.", "internal_error"),
+                        content_type="application/json")
 
     def _write_whole(self, answer: Any, request: Request) -> bool:
         body = answer.body or b""
         if not isinstance(body, (bytes, bytearray)):
             body = bytes(body._value) if hasattr(body, "_value") else b""
-        close = not request.keep_alive or self.server.closing()
+        close = not request.keep_alive or self.close_after or self.server.closing()
         status = answer.status
         head = [b"HTTP/1.1 %d %b\r\n" % (status, _REASONS.get(status, b"Unknown"))]
         for name, value in answer.headers.items():
             if name.lower() not in _HOP_BY_HOP:
-                head.append(f"{name}: {value}\r\n".encode("latin-1"))
+                head.append(_header_line(name, value))
         head.append(b"Content-Length: %d\r\nDate: %b\r\n%b\r\n" % (
-            len(body), self.server.date(), b"Connection: close\r\n" if close else b""))
+            len(body), self.server.date(),
+            _CLOSE if close else _KEEP_ALIVE_10 if request.version == "HTTP/1.0" else b""))
         if request.method != "HEAD":
             head.append(body)
         self.transport.write(b"".join(head))
         return close
 
     def write_stream_head(self, resp: StreamResponse, request: Request) -> None:
-        if self.server.closing() or not request.keep_alive:
+        if self.server.closing() or not request.keep_alive or self.close_after:
             resp._close = True
+        if request.version == "HTTP/1.0":  # it cannot read chunked framing: the close ends the body
+            resp._raw = resp._close = True
         status = resp.status
         head = [b"HTTP/1.1 %d %b\r\n" % (status, _REASONS.get(status, b"Unknown"))]
         for name, value in resp.headers.items():
             if name.lower() not in _HOP_BY_HOP:
-                head.append(f"{name}: {value}\r\n".encode("latin-1"))
-        head.append(b"Transfer-Encoding: chunked\r\nDate: %b\r\n%b\r\n" % (
-            self.server.date(), b"Connection: close\r\n" if resp._close else b""))
+                head.append(_header_line(name, value))
+        head.append(b"%bDate: %b\r\n%b\r\n" % (
+            b"" if resp._raw else b"Transfer-Encoding: chunked\r\n", self.server.date(),
+            _CLOSE if resp._close else b""))
         if self.closed:
             raise ConnectionResetError("the app closed the connection")
         self.transport.write(b"".join(head))
+        self.streamed = request
 
     def write_body(self, data: bytes) -> None:
         if self.closed:
@@ -509,6 +556,16 @@ class _Connection(asyncio.Protocol):
             self.closed = True
             self.transport.close()
             return
+        if self.write_paused:
+            # A pipelining app that does not read its answers: take no more requests until it
+            # does (resume_writing), or they would pile up in the write buffer without bound.
+            if not self._read_paused:
+                self._read_paused = True
+                self.transport.pause_reading()
+            return
+        self._resume()
+
+    def _resume(self) -> None:
         if self._read_paused:
             self._read_paused = False
             self.transport.resume_reading()
