@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..config.model import BreakerConfig, Limits
-from .breaker import HALF_OPEN, OPEN, CircuitBreaker
+from .breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from .clock import Clock
 from .cooldown import Cooldown
 from .headroom import ClientLimiter, ReportedHeadroom
@@ -25,8 +25,9 @@ MIN_WEIGHT_SHARE = 0.05
 class ProviderShare:
     """State every deployment of one provider shares: rpm/tpm window and in-flight count.
 
-    `version` moves on every change, so a deployment's cached view can tell that a sibling
-    deployment's traffic changed its headroom.
+    `version` moves whenever the client limiter's answers may have changed, so a deployment's
+    cached weight can tell that a sibling deployment's traffic changed its headroom. Without
+    `limits` nothing a request does moves it: the in-flight count (pool load) is read live.
     """
 
     __slots__ = ("limiter", "max_connections", "in_flight", "version")
@@ -45,23 +46,38 @@ class ProviderShare:
     def started(self, est_tokens: int) -> None:
         self.in_flight += 1
         self.limiter.record(est_tokens)
-        self.version += 1
+        if self.limiter.limited:
+            self.version += 1
 
     def finished(self, extra_tokens: int) -> None:
         self.in_flight = max(0, self.in_flight - 1)
-        self.limiter.add_tokens(extra_tokens)
-        self.version += 1
+        if extra_tokens > 0:
+            self.limiter.add_tokens(extra_tokens)
+            if self.limiter.limited:
+                self.version += 1
+
+    def pool_factor(self) -> float:
+        """Weight share left by the pool's load: 1.0 until it is more than BUSY_POOL busy."""
+        pool = self.max_connections
+        if pool > 0:
+            load = self.in_flight / pool
+            if load > BUSY_POOL:
+                return max((1.0 - load) / (1.0 - BUSY_POOL), MIN_WEIGHT_SHARE)
+        return 1.0
 
 
 class _Cached:
-    """What the router reads, computed once and kept until something changes."""
+    """What the router reads, computed once and kept until something changes.
+
+    The pool's load is not in it (it moves with every request): `effective_weight` applies it
+    live, and a view whose `in_flight` is no longer the deployment's is rebuilt on read."""
 
     __slots__ = ("view", "weight_factor", "until", "share_version")
 
     def __init__(self, view: DeploymentView | None, weight_factor: float, until: float,
                  share_version: int) -> None:
         self.view = view
-        self.weight_factor = weight_factor  # 0.0 when not admissible
+        self.weight_factor = weight_factor  # blockers and headroom; 0.0 when not admissible
         self.until = until
         self.share_version = share_version
 
@@ -69,14 +85,35 @@ class _Cached:
 # Longest a cached view may lag behind changes that only time makes (samples ageing out,
 # rolling windows moving); deadlines such as the end of a cooldown are never missed.
 VIEW_MAX_AGE = 1.0
+# Percentiles move little per sample once a window holds many: under load they are refreshed
+# after 1/STATS_SAMPLE_SHARE of the window has changed or STATS_MAX_AGE has passed, whichever
+# comes first, rather than on every answer. While the two windows hold fewer than
+# 2*STATS_SAMPLE_SHARE samples together, every change is seen at once.
+STATS_SAMPLE_SHARE = 32
+STATS_MAX_AGE = 0.1
+
+
+class _Stats:
+    """Latency and TTFT percentiles as last computed, and how far the windows were then."""
+
+    __slots__ = ("latency", "ttft", "latency_changes", "ttft_changes", "at")
+
+    def __init__(self, latency: tuple[float | None, float | None, float | None, int],
+                 ttft: tuple[float | None, float | None, float | None, int],
+                 latency_changes: int, ttft_changes: int, at: float) -> None:
+        self.latency, self.ttft = latency, ttft
+        self.latency_changes, self.ttft_changes = latency_changes, ttft_changes
+        self.at = at
 
 
 class DeploymentHealth:
     """One deployment's breaker, cooldown, headroom, windows and in-flight count.
 
     The router reads `view()` and `effective_weight()` for every candidate of every request,
-    so both come from a cache that any recorded event clears and that expires at the next
-    deadline (open period, cooldown, reset) or after VIEW_MAX_AGE.
+    so both come from a cache that expires at the next deadline (open period, cooldown, reset)
+    or after VIEW_MAX_AGE, and that the events able to change what it holds clear: a routine
+    start or success (closed breaker, no rate-limit news) only drops the view's statistics,
+    never the weight, so concurrent traffic does not recompute weights on every decision.
     """
 
     def __init__(
@@ -105,6 +142,7 @@ class DeploymentHealth:
         self._clock = clock
         self._wall = wall_clock
         self._cached: _Cached | None = None
+        self._stats: _Stats | None = None
 
     def reconfigure(self, breaker: BreakerConfig, max_cooldown: float, base_weight: float,
                     share: ProviderShare) -> None:
@@ -170,22 +208,23 @@ class DeploymentHealth:
     # -- attempt lifecycle -----------------------------------------------------------------
 
     def on_start(self, est_tokens: int = 0) -> None:
-        self._cached = None
         self.in_flight += 1
         self.share.started(est_tokens)
-        self.headroom.consume(est_tokens)
+        if self.headroom.consume(est_tokens):
+            self._cached = None
 
     def on_finish(self, result: AttemptResult) -> None:
-        self._cached = None
         self.in_flight = max(0, self.in_flight - 1)
         extra = 0
         if result.tokens is not None and result.est_tokens is not None:
             extra = result.tokens - result.est_tokens
         self.share.finished(extra)
         info: RateLimitInfo | None = None
+        cached = self._cached
         if result.headers:
             info = parse_rate_limit(result.headers, self._wall())
-            self.headroom.update(info)
+            if self.headroom.update(info):
+                cached = None
         if result.ttft is not None:
             self.ttft.add(result.ttft)
 
@@ -195,19 +234,26 @@ class DeploymentHealth:
             # a dead deployment look like the fastest one.
             if result.latency is not None:
                 self.latency.add(result.latency)
+            if cached is not None and self.breaker.state != CLOSED:
+                cached = None  # a probe's success may close the breaker
             self.breaker.record_success(result.probe)
-            self.cooldown.on_success()
-        elif kind == "failure":
-            self.breaker.record_failure(result.probe)
-        elif kind == "overloaded":
-            self.cooldown.on_overloaded(info.retry_after if info is not None else None)
-            self.breaker.record_failure(result.probe)
+            self.cooldown.on_success()  # the streak only: what the router reads is unchanged
         else:
-            # 429 and neutral results say nothing about the deployment being up or down.
-            if kind == "rate_limited":
-                self.cooldown.on_rate_limited(info)
-            if result.probe is not False:
-                self.breaker.release_probe()
+            cached = None
+            if kind == "failure":
+                self.breaker.record_failure(result.probe)
+            elif kind == "overloaded":
+                self.cooldown.on_overloaded(info.retry_after if info is not None else None)
+                self.breaker.record_failure(result.probe)
+            else:
+                # 429 and neutral results say nothing about the deployment being up or down.
+                if kind == "rate_limited":
+                    self.cooldown.on_rate_limited(info)
+                if result.probe is not False:
+                    self.breaker.release_probe()
+        if cached is not None:
+            cached.view = None  # samples and error rate moved; the weight did not
+        self._cached = cached
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -217,17 +263,13 @@ class DeploymentHealth:
         return min(shares) if shares else None
 
     def _weight_factor(self) -> float:
+        """Blockers and low headroom; the pool's load is applied live by `effective_weight`."""
         for _blocker in self.blockers(0):
             return 0.0
         factor = 1.0
         fraction = self.headroom_fraction()
         if fraction is not None and fraction < LOW_HEADROOM:
             factor *= max(fraction / LOW_HEADROOM, MIN_WEIGHT_SHARE)
-        pool = self.share.max_connections
-        if pool > 0:
-            load = self.share.in_flight / pool
-            if load > BUSY_POOL:
-                factor *= max((1.0 - load) / (1.0 - BUSY_POOL), MIN_WEIGHT_SHARE)
         return factor
 
     def _next_change(self, now: float) -> float:
@@ -249,19 +291,35 @@ class DeploymentHealth:
         self._cached = cached
         return cached
 
-    def _build_view(self) -> DeploymentView:
+    def _window_stats(self) -> _Stats:
+        """Percentiles of both windows, recomputed once enough has changed (see STATS_*)."""
         lat, ttft = self.latency, self.ttft
+        stats = self._stats
+        if stats is not None:
+            moved = (lat.changes - stats.latency_changes) + (ttft.changes - stats.ttft_changes)
+            if moved == 0 and self._clock() - stats.at < VIEW_MAX_AGE:
+                return stats
+            held = stats.latency[3] + stats.ttft[3]
+            if moved < held // STATS_SAMPLE_SHARE and self._clock() - stats.at < STATS_MAX_AGE:
+                return stats
+        stats = self._stats = _Stats(lat.summary(), ttft.summary(), lat.changes, ttft.changes, self._clock())
+        return stats
+
+    def _build_view(self) -> DeploymentView:
+        stats = self._window_stats()
+        lat_p50, lat_p95, lat_p99, lat_n = stats.latency
+        ttft_p50, ttft_p95, ttft_p99, ttft_n = stats.ttft
         return DeploymentView(
             state=self.breaker.state,
             in_flight=self.in_flight,
-            ttft_p50=ttft.p50,
-            ttft_p95=ttft.p95,
-            ttft_p99=ttft.p99,
-            latency_p50=lat.p50,
-            latency_p95=lat.p95,
-            latency_p99=lat.p99,
-            samples=lat.count,
-            ttft_samples=ttft.count,
+            ttft_p50=ttft_p50,
+            ttft_p95=ttft_p95,
+            ttft_p99=ttft_p99,
+            latency_p50=lat_p50,
+            latency_p95=lat_p95,
+            latency_p99=lat_p99,
+            samples=lat_n,
+            ttft_samples=ttft_n,
             headroom_fraction=self.headroom_fraction(),
             cooling_until=self.cooldown.cooling_until,
             error_rate=self.breaker.error_rate(),
@@ -269,13 +327,14 @@ class DeploymentHealth:
 
     def view(self) -> DeploymentView:
         cached = self._current()
-        if cached.view is None:
-            cached.view = self._build_view()
-        return cached.view
+        view = cached.view
+        if view is None or view.in_flight != self.in_flight:
+            view = cached.view = self._build_view()
+        return view
 
     def effective_weight(self, base_weight: float) -> float:
         """`base_weight` shrunk by low headroom and a busy pool; 0 when not admissible now."""
-        return base_weight * self._current().weight_factor
+        return base_weight * (self._current().weight_factor * self.share.pool_factor())
 
     def snapshot(self) -> dict[str, Any]:
         breaker = self.breaker.snapshot()

@@ -63,20 +63,33 @@ class ReportedHeadroom:
         self._requests = _Quota()
         self._tokens = _Quota()
 
-    def update(self, info: RateLimitInfo) -> None:
+    def update(self, info: RateLimitInfo) -> bool:
+        """Takes the numbers of one answer; False when it carried none (nothing changed)."""
+        if info.empty:
+            return False
         now = self._clock()
         self._requests.update(info.remaining_requests, info.limit_requests,
                               info.reset_requests, now, self.horizon)
         self._tokens.update(info.remaining_tokens, info.limit_tokens,
                             info.reset_tokens, now, self.horizon)
+        return True
 
-    def consume(self, est_tokens: int) -> None:
-        """A request just started: count it against what the provider last reported."""
+    def consume(self, est_tokens: int) -> bool:
+        """A request just started: count it against what the provider last reported.
+
+        False when nothing reported is live (nothing changed)."""
+        req, tok = self._requests, self._tokens
+        if req.remaining is None and tok.remaining is None:
+            return False  # nothing ever reported: the common case, no clock read
         now = self._clock()
-        if self._requests.live(now) and self._requests.remaining is not None:
-            self._requests.remaining -= 1
-        if est_tokens > 0 and self._tokens.live(now) and self._tokens.remaining is not None:
-            self._tokens.remaining -= est_tokens
+        changed = False
+        if req.live(now) and req.remaining is not None:
+            req.remaining -= 1
+            changed = True
+        if est_tokens > 0 and tok.live(now) and tok.remaining is not None:
+            tok.remaining -= est_tokens
+            changed = True
+        return changed
 
     def has_headroom(self, est_tokens: int = 0) -> tuple[bool, float | None]:
         """(ok, monotonic instant the reported limit resets when not ok)."""
@@ -128,6 +141,12 @@ class ClientLimiter:
     def __init__(self, limits: Limits, clock: Clock) -> None:
         self.limits = limits
         self._window = RollingCounts(_WINDOW, _BUCKETS, clock)
+
+    @property
+    def limited(self) -> bool:
+        """True when an rpm or tpm limit is set: only then does counting change any answer."""
+        limits = self.limits
+        return limits.rpm is not None or limits.tpm is not None
 
     def check(self, est_tokens: int = 0) -> tuple[str | None, float | None]:
         """(None, None) when a request of `est_tokens` fits now, else (reason, retry_at)."""

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Mapping
 
 _PREFIXES = ("retry-after", "x-ratelimit-", "anthropic-ratelimit-")
+_FIRST_LETTERS = frozenset("rRxXaA")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 # A bare number this large is a unix timestamp, not a number of seconds to wait.
@@ -41,7 +42,14 @@ class RateLimitInfo:
 
     @property
     def empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self))
+        # Spelled out rather than a loop over fields(): read after every upstream answer.
+        return (self.retry_after is None and self.remaining_requests is None
+                and self.remaining_tokens is None and self.limit_requests is None
+                and self.limit_tokens is None and self.reset_requests is None
+                and self.reset_tokens is None)
+
+
+NO_INFO = RateLimitInfo()  # frozen: shared by every answer without rate-limit headers
 
 
 def _finite_nonneg(value: float) -> float | None:
@@ -128,7 +136,9 @@ def _reset(h: Mapping[str, str], name: str, now_wall: float) -> float | None:
 def _relevant(headers: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str):
+        # Every upstream answer comes through here, most with no rate-limit header at all:
+        # the first letter rules out the usual ones before any lowering.
+        if not isinstance(name, str) or name[:1] not in _FIRST_LETTERS or not isinstance(value, str):
             continue
         lower = name.lower()
         # Real values are short; a huge one is garbage and not worth parsing.
@@ -165,7 +175,7 @@ def parse_rate_limit(headers: Mapping[str, str], now_wall: float) -> RateLimitIn
     """Read every known rate-limit header; `now_wall` is unix seconds for absolute dates."""
     h = _relevant(headers)
     if not h:
-        return RateLimitInfo()
+        return NO_INFO
 
     retry_after = None
     if "retry-after-ms" in h:

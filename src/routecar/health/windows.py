@@ -21,8 +21,16 @@ DEFAULT_SIZE = 256
 DEFAULT_MAX_AGE = 300.0
 
 
+def _at(live: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of sorted, non-empty `live`, linearly interpolated."""
+    rank = (len(live) - 1) * min(max(q, 0.0), 100.0) / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(live) - 1)
+    return live[low] + (live[high] - live[low]) * (rank - low)
+
+
 class LatencyWindow:
-    __slots__ = ("size", "max_age", "_clock", "_arrivals", "_sorted")
+    __slots__ = ("size", "max_age", "_clock", "_arrivals", "_sorted", "changes")
 
     def __init__(self, clock: Clock, size: int = DEFAULT_SIZE,
                  max_age: float = DEFAULT_MAX_AGE) -> None:
@@ -33,10 +41,14 @@ class LatencyWindow:
         self._clock = clock
         self._arrivals: deque[tuple[float, float]] = deque()  # (time, value), oldest first
         self._sorted: list[float] = []
+        # Samples added or dropped so far: lets a reader that cached percentiles tell how far
+        # the window has moved since.
+        self.changes = 0
 
     def _drop_oldest(self) -> None:
         _, value = self._arrivals.popleft()
         del self._sorted[bisect_left(self._sorted, value)]
+        self.changes += 1
 
     def add(self, value: float) -> None:
         if not math.isfinite(value) or value < 0:
@@ -45,6 +57,7 @@ class LatencyWindow:
             self._drop_oldest()
         self._arrivals.append((self._clock(), value))
         insort(self._sorted, value)
+        self.changes += 1
 
     def _live(self) -> list[float]:
         cutoff = self._clock() - self.max_age
@@ -66,12 +79,14 @@ class LatencyWindow:
     def percentile(self, q: float) -> float | None:
         """The q-th percentile (0..100), linearly interpolated; None without samples."""
         live = self._live()
+        return _at(live, q) if live else None
+
+    def summary(self) -> tuple[float | None, float | None, float | None, int]:
+        """(p50, p95, p99, count) from one read of the window: what a health view holds."""
+        live = self._live()
         if not live:
-            return None
-        rank = (len(live) - 1) * min(max(q, 0.0), 100.0) / 100.0
-        low = math.floor(rank)
-        high = min(low + 1, len(live) - 1)
-        return live[low] + (live[high] - live[low]) * (rank - low)
+            return None, None, None, 0
+        return _at(live, 50), _at(live, 95), _at(live, 99), len(live)
 
     @property
     def p50(self) -> float | None:
@@ -88,3 +103,4 @@ class LatencyWindow:
     def clear(self) -> None:
         self._arrivals.clear()
         self._sorted.clear()
+        self.changes += 1

@@ -5,7 +5,10 @@ One `Metrics` per process, built at start-up and handed to the server. It owns i
 
 Per-request cost matters: `observe()` runs once per finished request and must stay in the
 low microseconds. prometheus-client's `.labels()` validates and hashes on every call, so the
-labelled children are cached in plain dicts keyed by the label tuple and reused.
+labelled children are cached in plain dicts keyed by the label tuple and reused. And every
+`inc`/`observe` of a child takes a lock: `observe()` only adds to plain numbers kept beside
+the children (one event-loop thread, no lock needed), and `render()` folds them into the
+children before it writes the exposition, so a scrape always sees every finished request.
 
 Live state (circuit breakers, cooldowns, in-flight counts, the route-log queue) is not pushed
 per request: the server registers callables that are read only when Prometheus scrapes.
@@ -13,20 +16,18 @@ per request: the server registers callables that are read only when Prometheus s
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from routecar import __version__
+from routecar.observability.collectors import HealthCollector, HealthSource, RouteLogCollector, RouteLogSource
+from routecar.observability.pending import PendingHistogram, SeriesBundle
 from routecar.routelog.record import RouteRecord
 
-log = logging.getLogger("routecar.observability")
 
 # LLM calls take from tens of milliseconds (small, cached, local) to minutes (long generations).
 LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
@@ -43,7 +44,6 @@ OVERFLOW = "_overflow"
 UNKNOWN_MODEL = "_unknown"
 REDACTED = "_redacted"
 
-CIRCUIT_STATES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 _CACHE_HITS = frozenset({"hit", "semantic_hit"})
 # A requested model is client input; if it looks like a credential it never becomes a label.
 _KEYLIKE = re.compile(r"sk-|AIza|[Bb]earer\s")
@@ -52,96 +52,6 @@ _MAX_LABEL_LEN = 128
 # Prometheus version parses (the library's CONTENT_TYPE_LATEST advertises 1.0.0 in new releases).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-HealthSource = Callable[[], Mapping[str, Any]]
-RouteLogSource = Callable[[], tuple[int, int, int]]
-
-
-class _Children:
-    """The labelled children one (route, model, provider, status, outcome) key needs.
-
-    Optional series are made on first use so an error-only key (say an unknown model) does not
-    add zero-valued token, cost or fallback series to every scrape.
-    """
-
-    __slots__ = ("labels3", "requests", "duration", "ttft", "prompt", "completion", "cost",
-                 "fallbacks", "escalations")
-
-    def __init__(self, labels3: tuple[str, str, str], requests: Any, duration: Any) -> None:
-        self.labels3 = labels3  # (route, model, provider)
-        self.requests, self.duration = requests, duration
-        self.ttft = self.prompt = self.completion = self.cost = None
-        self.fallbacks = self.escalations = None
-
-
-class _HealthCollector(Collector):
-    """Reads the health registry's snapshot at scrape time (nothing is updated per request)."""
-
-    def __init__(self) -> None:
-        self.source: HealthSource | None = None
-
-    def describe(self) -> Iterable[Metric]:
-        return self._families()
-
-    @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
-        return (
-            GaugeMetricFamily("routecar_circuit_state",
-                              "Circuit breaker state per deployment: 0 closed, 1 half_open, 2 open.",
-                              labels=["deployment"]),
-            GaugeMetricFamily("routecar_cooldown_seconds",
-                              "Seconds left in a deployment's rate-limit cooldown (0 when none).",
-                              labels=["deployment"]),
-            GaugeMetricFamily("routecar_in_flight", "Requests in flight per deployment.",
-                              labels=["deployment"]),
-        )
-
-    def collect(self) -> Iterator[Metric]:
-        state, cooldown, in_flight = self._families()
-        source = self.source
-        if source is not None:
-            try:
-                deployments = source().get("deployments") or {}
-                for dep_id, dep in deployments.items():
-                    labels = [str(dep_id)]
-                    code = CIRCUIT_STATES.get(dep.get("state", ""))
-                    if code is not None:
-                        state.add_metric(labels, code)
-                    cooldown.add_metric(labels, float(dep.get("cooldown_s", dep.get("cooldown_remaining")) or 0.0))
-                    in_flight.add_metric(labels, float(dep.get("in_flight") or 0))
-            except Exception:  # a broken source must not turn /metrics into a 500
-                log.exception("health snapshot for metrics failed")
-        yield from (state, cooldown, in_flight)
-
-
-class _RouteLogCollector(Collector):
-    """Reads the route-log writer's (depth, dropped, written) at scrape time."""
-
-    def __init__(self) -> None:
-        self.source: RouteLogSource | None = None
-
-    def describe(self) -> Iterable[Metric]:
-        return self._families(0, 0, 0)
-
-    @staticmethod
-    def _families(depth: int, dropped: int, written: int) -> tuple[Metric, Metric, Metric]:
-        return (
-            GaugeMetricFamily("routecar_route_log_queue_depth",
-                              "Rows waiting in the route-log queue.", value=depth),
-            CounterMetricFamily("routecar_route_log_dropped",
-                                "Rows dropped because the route-log queue was full.", value=dropped),
-            CounterMetricFamily("routecar_route_log_written",
-                                "Rows written to the route-log SQLite file.", value=written),
-        )
-
-    def collect(self) -> Iterator[Metric]:
-        if self.source is None:
-            return
-        try:
-            depth, dropped, written = self.source()
-        except Exception:
-            log.exception("route log stats for metrics failed")
-            return
-        yield from self._families(depth, dropped, written)
 
 
 class Metrics:
@@ -195,8 +105,8 @@ class Metrics:
         self._build_info.labels(version or __version__).set(1)
         self._config_hash: str | None = None
 
-        self._health = _HealthCollector()
-        self._route_log = _RouteLogCollector()
+        self._health = HealthCollector()
+        self._route_log = RouteLogCollector()
         r.register(self._health)
         r.register(self._route_log)
         if process_metrics:
@@ -204,10 +114,13 @@ class Metrics:
             # and memory/CPU/fds per sidecar are what the platform team asks about first.
             ProcessCollector(namespace="routecar", registry=r)
 
-        self._bundles: dict[tuple[Any, ...], _Children] = {}
-        self._attempt_children: dict[tuple[Any, ...], Any] = {}
-        # (route, result) -> (lookup counter child, saved-USD child of that route)
-        self._cache_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._bundles: dict[tuple[Any, ...], SeriesBundle] = {}
+        self._overhead_h = PendingHistogram(tuple(self._overhead._upper_bounds))
+        # (provider, model, outcome) -> [counter child, attempts since the last fold]
+        self._attempt_children: dict[tuple[Any, ...], list[Any]] = {}
+        # (route, result) -> [lookup counter child, saved-USD child of that route,
+        #                     lookups and saved USD since the last fold]
+        self._cache_children: dict[tuple[str, str], list[Any]] = {}
         self._known_names: frozenset[str] | None = None
 
     # -- sources read at scrape time ------------------------------------------------------
@@ -231,7 +144,9 @@ class Metrics:
     # -- per request ------------------------------------------------------------------------
 
     def observe(self, record: RouteRecord) -> None:
-        """Count one finished request: every per-request metric comes from this call."""
+        """Count one finished request: every per-request metric comes from this call.
+
+        Only plain additions here; `render()` folds them into prometheus-client."""
         route = record.route or ""
         provider = record.provider or ""
         model = record.chosen_model or self._requested_label(record.requested_model)
@@ -239,41 +154,75 @@ class Metrics:
         b = self._bundles.get(key)
         if b is None:
             b = self._new_bundle(key)
-        b.requests.inc()
-        b.duration.observe(record.latency_ms / 1000.0)
+        b.n += 1
+        b.dur.add(record.latency_ms / 1000.0)
         if record.ttft_ms is not None:
-            (b.ttft or self._lazy(b, "ttft")).observe(record.ttft_ms / 1000.0)
+            if b.ttft is None:
+                self._lazy(b, "ttft")
+            b.ttft_h.add(record.ttft_ms / 1000.0)
         if record.overhead_ms is not None:
-            self._overhead.observe(record.overhead_ms / 1000.0)
+            self._overhead_h.add(record.overhead_ms / 1000.0)
 
         cache = record.cache
         hit = cache in _CACHE_HITS
         # A cache hit costs nothing upstream: its usage would overstate spend and tokens.
+        # Counters never go down: a negative amount (a broken upstream's usage) counts nothing.
         if not hit:
-            if record.prompt_tokens:
-                (b.prompt or self._lazy(b, "prompt")).inc(record.prompt_tokens)
-            if record.completion_tokens:
-                (b.completion or self._lazy(b, "completion")).inc(record.completion_tokens)
-            if record.cost_usd:
-                (b.cost or self._lazy(b, "cost")).inc(record.cost_usd)
+            n = record.prompt_tokens
+            if n and n > 0:
+                if b.prompt is None:
+                    self._lazy(b, "prompt")
+                b.prompt_n += n
+            n = record.completion_tokens
+            if n and n > 0:
+                if b.completion is None:
+                    self._lazy(b, "completion")
+                b.completion_n += n
+            cost = record.cost_usd
+            if cost and cost > 0:
+                if b.cost is None:
+                    self._lazy(b, "cost")
+                b.cost_n += cost
         if record.fallback:
-            (b.fallbacks or self._lazy(b, "fallbacks")).inc()
-        if record.escalations:
-            (b.escalations or self._lazy(b, "escalations")).inc(record.escalations)
+            if b.fallbacks is None:
+                self._lazy(b, "fallbacks")
+            b.fallbacks_n += 1
+        n = record.escalations
+        if n and n > 0:
+            if b.escalations is None:
+                self._lazy(b, "escalations")
+            b.escalations_n += n
 
-        for attempt in record.attempt_log:
-            self._attempt_child(attempt).inc()
+        for attempt in record.attempt_entries():
+            self._attempt_child(attempt)[1] += 1
 
         if cache:
-            pair = self._cache_children.get((route, cache))
-            if pair is None:
-                pair = self._new_cache_children(route, cache)
-            pair[0].inc()
+            slot = self._cache_children.get((route, cache))
+            if slot is None:
+                slot = self._new_cache_children(route, cache)
+            slot[2] += 1
             if hit:
                 # What the answer would have cost: the server's estimate, else its usage cost.
                 saved = record.est_cost_usd or record.cost_usd
-                if saved:
-                    pair[1].inc(saved)
+                if saved and saved > 0:
+                    slot[3] += saved
+
+    def _fold(self) -> None:
+        """Moves every amount observed since the last fold into prometheus-client."""
+        for b in self._bundles.values():
+            b.fold()
+        self._overhead_h.fold_into(self._overhead)
+        for slot in self._attempt_children.values():
+            if slot[1]:
+                slot[0].inc(slot[1])
+                slot[1] = 0
+        for slot in self._cache_children.values():
+            if slot[2]:
+                slot[0].inc(slot[2])
+                slot[2] = 0
+            if slot[3]:
+                slot[1].inc(slot[3])
+                slot[3] = 0.0
 
     def queue_wait(self, seconds: float) -> None:
         """A request waited `seconds` for capacity (backpressure)."""
@@ -307,6 +256,7 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type, for GET /metrics."""
+        self._fold()
         return generate_latest(self.registry), CONTENT_TYPE
 
     # -- child cache ----------------------------------------------------------------------
@@ -325,7 +275,7 @@ class Metrics:
         size = len(self._bundles) + len(self._attempt_children) + len(self._cache_children)
         return size >= MAX_CACHED_CHILDREN
 
-    def _new_bundle(self, key: tuple[Any, ...]) -> _Children:
+    def _new_bundle(self, key: tuple[Any, ...]) -> SeriesBundle:
         route, model, provider, status, outcome = key
         if self._cache_full():
             # Not cached under the raw key: that is what would grow. The overflow bundle
@@ -335,7 +285,7 @@ class Metrics:
             if b is not None:
                 return b
             route = model = provider = OVERFLOW
-        b = _Children(
+        b = SeriesBundle(
             (route, model, provider),
             self._requests.labels(route, model, provider, str(status), outcome),
             self._duration.labels(route, model, provider),
@@ -343,7 +293,7 @@ class Metrics:
         self._bundles[key] = b
         return b
 
-    def _lazy(self, b: _Children, name: str) -> Any:
+    def _lazy(self, b: SeriesBundle, name: str) -> Any:
         route, model, provider = b.labels3
         metric, labels = {
             "ttft": (self._ttft, (route, model, provider)),
@@ -367,24 +317,24 @@ class Metrics:
             model = attempt.slug or attempt.model or ""
             error = attempt.error
         key = (provider, model, error or "ok")
-        child = self._attempt_children.get(key)
-        if child is None:
+        slot = self._attempt_children.get(key)
+        if slot is None:
             if self._cache_full():
                 key = (OVERFLOW, OVERFLOW, key[2])
-                child = self._attempt_children.get(key)
-                if child is not None:
-                    return child
-            child = self._attempts.labels(*key)
-            self._attempt_children[key] = child
-        return child
+                slot = self._attempt_children.get(key)
+                if slot is not None:
+                    return slot
+            slot = [self._attempts.labels(*key), 0]
+            self._attempt_children[key] = slot
+        return slot
 
-    def _new_cache_children(self, route: str, result: str) -> tuple[Any, Any]:
+    def _new_cache_children(self, route: str, result: str) -> list[Any]:
         key = (route, result)
         if self._cache_full():
             key = (OVERFLOW, result)
-            pair = self._cache_children.get(key)
-            if pair is not None:
-                return pair
-        pair = (self._cache.labels(*key), self._cache_saved.labels(key[0]))
-        self._cache_children[key] = pair
-        return pair
+            slot = self._cache_children.get(key)
+            if slot is not None:
+                return slot
+        slot = [self._cache.labels(*key), self._cache_saved.labels(key[0]), 0, 0.0]
+        self._cache_children[key] = slot
+        return slot

@@ -3,6 +3,14 @@
 The request path fills a `RouteRecord` and hands it to the writer's queue; the writer turns it
 into a SQLite row off the request path. Fields that are JSON in SQLite are plain Python values
 here (lists and dicts) and are serialized by the writer.
+
+The list columns that describe the plan and the attempts (`candidates`, `rules_matched`,
+`skipped`, `attempt_log`) cost a dict per candidate and per attempt to build, and nothing on
+the request path reads them: the handler only hands the record its Plan and Attempts
+(`defer_plan` / `defer_attempts`) and the writer calls `materialize()` when it serializes the
+row. Neither the plan nor the attempts change once the request is answered, so the row is the
+same as if it had been built on the spot. Code that must edit those lists on the request
+path (a broken stream marks its last attempt) calls `materialize()` first.
 """
 
 from __future__ import annotations
@@ -46,8 +54,15 @@ class AttemptRecord:
         }
 
 
+class _Deferred:
+    """Slots outside the dataclass fields: they are not route-log columns (the column list is
+    the field list), and they may stay unset (records built elsewhere, tests), hence getattr."""
+
+    __slots__ = ("_plan", "_skip_plan", "_attempts", "_skip_now")
+
+
 @dataclass(slots=True)
-class RouteRecord:
+class RouteRecord(_Deferred):
     ts: float  # unix seconds when the request arrived
     request_id: str
     endpoint: str  # "chat", "embeddings", "messages"
@@ -85,3 +100,57 @@ class RouteRecord:
     # Only filled when route_log.record_prompts is set.
     prompt: Any = None
     response: Any = None
+
+    # -- deferred columns ---------------------------------------------------------------------
+
+    def defer_plan(self, plan: Any) -> None:
+        """`candidates`, `rules_matched` and `skipped` will be the plan's (a router Plan)."""
+        self._plan = plan
+        self._skip_plan = plan
+
+    def defer_attempts(self, attempts: Any, plan: Any, now: float) -> None:
+        """`attempt_log` will be the dispatcher's Attempts (cascade verdicts included) and
+        `skipped` the plan's skips then the dispatcher's, `retry_at` (the health registry's
+        monotonic clock) turned into seconds after `now`."""
+        self._attempts = attempts
+        self._skip_plan = plan
+        self._skip_now = now
+
+    def attempt_entries(self) -> list[Any]:
+        """The attempts as the metrics count them: AttemptRecords while deferred, else the
+        `attempt_log` dicts (which may carry a stream's late error)."""
+        attempts = getattr(self, "_attempts", None)
+        return self.attempt_log if attempts is None else attempts.log
+
+    def materialize(self) -> None:
+        """Builds the deferred columns now; a no-op once built or when nothing was deferred.
+
+        The writer calls this off the request path, possibly in its own thread while the event
+        loop reads `attempt_entries()`: each column is assigned whole, before its source slot
+        is cleared, so a reader sees either the source or the finished list.
+        """
+        plan = getattr(self, "_plan", None)
+        if plan is not None:
+            self.rules_matched = list(plan.rules_matched)
+            self.candidates = [c.describe() for c in plan.candidates]
+            self._plan = None
+        skip_plan = getattr(self, "_skip_plan", None)
+        if skip_plan is None:
+            return
+        attempts = getattr(self, "_attempts", None)
+        skipped = list(skip_plan.skipped)
+        if attempts is not None:
+            log = [a.as_dict() for a in attempts.log]
+            for i, verdict in attempts.checks.items():  # cascade steps: how each answer fared
+                log[i]["check"] = verdict
+            now = self._skip_now
+            # The router's skips (window, capabilities, canary, budget), then the dispatcher's.
+            for s in attempts.skipped:
+                entry = {k: v for k, v in s.items() if k != "retry_at"}
+                if s.get("retry_at"):
+                    entry["retry_in_s"] = round(max(0.0, s["retry_at"] - now), 3)
+                skipped.append(entry)
+            self.attempt_log = log
+        self.skipped = skipped
+        self._attempts = None
+        self._skip_plan = None

@@ -1,6 +1,7 @@
 """`RouteRecord` to SQLite row and back to plain values.
 
-The writer calls `to_row` in its own thread, off the request path; the read side calls
+The writer calls `to_row` in its own thread, off the request path (that is also where the
+columns the handler deferred are built, `RouteRecord.materialize`); the read side calls
 `decode_row` to turn JSON text columns back into lists and dicts.
 """
 
@@ -73,6 +74,7 @@ _PROMPT_INDEX = (COLUMN_NAMES.index("prompt"), COLUMN_NAMES.index("response"))
 
 def to_row(record: RouteRecord, record_prompts: bool) -> tuple[Any, ...]:
     """The INSERT parameters for one record, in `COLUMN_NAMES` order."""
+    record.materialize()  # the plan and attempt columns the request path deferred
     row = [conv(get(record)) if conv else get(record) for get, conv in _CONVERTERS]
     if not record_prompts:
         for i in _PROMPT_INDEX:

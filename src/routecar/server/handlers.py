@@ -11,7 +11,8 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Awaitable, Callable
 
 import orjson
 from aiohttp import web
@@ -44,18 +45,6 @@ class Entry:
 CHAT = Entry("chat", "openai")
 EMBEDDINGS = Entry("embeddings", "openai")
 MESSAGES = Entry("messages", "anthropic")
-
-
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await _serve(request, CHAT)
-
-
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    return await _serve(request, EMBEDDINGS)
-
-
-async def messages(request: web.Request) -> web.StreamResponse:
-    return await _serve(request, MESSAGES)
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -106,7 +95,10 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
         stream = bool(body.get("stream")) and entry is not EMBEDDINGS
         record.stream = stream
         timeout = parse_timeout_ms(request.headers.get("x-routecar-timeout-ms"), cfg.server.default_timeout)
-        deadline = asyncio.get_running_loop().time() + timeout
+        # On the event loop's clock: asyncio's is time.monotonic() itself, uvloop's the same
+        # clock in whole milliseconds (so at most ~1 ms behind: never an earlier deadline).
+        # Read directly: get_running_loop() costs a getpid() syscall per call on 3.11.
+        deadline = time.monotonic() + timeout
         routing = build_routing_request(entry.endpoint if entry is not MESSAGES else "chat", body, record.tags)
         content = None
         if snap.content:
@@ -151,6 +143,7 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
 
         if success.stream is not None:
             record.status = 200
+            record.materialize()  # the stream marks its last attempt's error in attempt_log
             return await pipe_stream(request, success, _stream_encoder(entry, body, record), record, headers,
                                      rt.health, started, on_prepare, usage)
         answer = success.answer
@@ -205,6 +198,13 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
             settle(features, snap.config, plan, record, record.tags, time.time())
 
 
+# Partials rather than `async def` wrappers: a wrapper coroutine would sit in the await chain
+# and be resumed with `_serve` at every suspension of every request.
+chat_completions: Callable[[web.Request], Awaitable[web.StreamResponse]] = partial(_serve, entry=CHAT)
+embeddings: Callable[[web.Request], Awaitable[web.StreamResponse]] = partial(_serve, entry=EMBEDDINGS)
+messages: Callable[[web.Request], Awaitable[web.StreamResponse]] = partial(_serve, entry=MESSAGES)
+
+
 def _wants_usage(body: dict[str, Any]) -> bool:
     options = body.get("stream_options")
     return isinstance(options, dict) and bool(options.get("include_usage"))
@@ -220,27 +220,19 @@ def _record_plan(record: RouteRecord, plan: Plan) -> None:
     record.route = plan.route
     record.strategy = plan.strategy
     record.reason = plan.reason
-    record.rules_matched = list(plan.rules_matched)
-    record.candidates = [c.describe() for c in plan.candidates]
     record.shadow_model = plan.shadow_model
     record.est_cost_usd = plan.est_cost_usd
     record.canary = plan.canary
-    record.skipped = list(plan.skipped)
+    record.defer_plan(plan)  # candidates, rules_matched, skipped: built by the writer
 
 
 def _record_attempts(record: RouteRecord, attempts: Attempts, plan: Plan) -> None:
     record.attempts = len(attempts.log)
-    record.attempt_log = [a.as_dict() for a in attempts.log]
-    for i, verdict in attempts.checks.items():  # cascade steps: how each answer fared
-        record.attempt_log[i]["check"] = verdict
     record.escalations = len(attempts.escalations)
-    now = asyncio.get_running_loop().time()
-    # The router's skips (window, capabilities, canary, budget), then the dispatcher's (health).
-    record.skipped = list(plan.skipped) + [
-        {k: v for k, v in s.items() if k != "retry_at"}
-        | ({"retry_in_s": round(max(0.0, s["retry_at"] - now), 3)} if s.get("retry_at") else {})
-        for s in attempts.skipped
-    ]
+    # The skips' `retry_at` come from health admissions, on the health registry's clock
+    # (time.monotonic), and are made relative to now; read only when there is one.
+    now = time.monotonic() if attempts.skipped else 0.0
+    record.defer_attempts(attempts, plan, now)  # attempt_log, skipped: built by the writer
 
 
 def _record_success(record: RouteRecord, plan: Plan, success: Success, headers: dict[str, str],
@@ -264,10 +256,14 @@ def _record_success(record: RouteRecord, plan: Plan, success: Success, headers: 
 
 def _overhead(started: float, attempts: Attempts, streaming: bool) -> float:
     elapsed = time.perf_counter() - started
-    upstream = sum(a.latency_ms for a in attempts.log) / 1000
-    if streaming and attempts.log and attempts.log[-1].ttft_ms is not None:
+    log = attempts.log
+    total = 0  # summed as sum() would, without a generator per request
+    for a in log:
+        total += a.latency_ms
+    upstream = total / 1000
+    if streaming and log and log[-1].ttft_ms is not None:
         # the committed attempt's time counts up to its first content chunk
-        upstream += (attempts.log[-1].ttft_ms - attempts.log[-1].latency_ms) / 1000
+        upstream += (log[-1].ttft_ms - log[-1].latency_ms) / 1000
     return max(0.0, elapsed - upstream - attempts.queue_wait - attempts.slept) * 1000
 
 
@@ -284,6 +280,9 @@ def _finish(rt: Runtime, record: RouteRecord, started: float, success: Success |
             record.completion_tokens = usage.get("completion_tokens")
             if usage:
                 record.cost_usd = actual_cost(success.candidate.model, usage) + attempts.extra_cost
+            # Built now (not by the writer) so the patch lands on the list the row stores, also
+            # when a cancelled stream had its attempts recorded again after it was built.
+            record.materialize()
             if record.attempt_log and record.attempt_log[-1].get("error") is None:
                 record.attempt_log[-1]["latency_ms"] = round(record.latency_ms, 2)
         if record.overhead_ms is None:
