@@ -33,7 +33,7 @@ log = logging.getLogger("routecar.server")
 
 # After the drain budget, streams told to stop get this long to write their error event.
 _END_GRACE_S = 1.0
-# aiohttp's own shutdown wait, used only after drain() (answers already finished or ended).
+# The servers' last wait for busy sockets, used only after drain() (answers already finished or ended).
 _FINAL_CUT_S = 0.5
 # An edit in place is read once the file has stopped changing for one such pause.
 _SETTLE_S = 0.1

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 
 import orjson
-from aiohttp import web
+from ..http1.server import Request, Response, StreamResponse
 
 from ..dispatch.dispatcher import Attempts, DispatchError, Success
 from ..providers import anthropic_inbound
@@ -47,12 +47,12 @@ EMBEDDINGS = Entry("embeddings", "openai")
 MESSAGES = Entry("messages", "anthropic")
 
 
-async def list_models(request: web.Request) -> web.Response:
+async def list_models(request: Request) -> Response:
     rt: Runtime = request.app[RUNTIME]
     cfg = rt.snapshot.config
     data = [{"id": slug, "object": "model", "created": 0, "owned_by": "routecar"} for slug in cfg.models]
     data += [{"id": name, "object": "model", "created": 0, "owned_by": "routecar-route"} for name in cfg.routes]
-    return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type=JSON)
+    return Response(200, orjson.dumps({"object": "list", "data": data}), content_type=JSON)
 
 
 def _to_canonical(entry: Entry, body: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def _to_canonical(entry: Entry, body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
+async def _serve(request: Request, entry: Entry) -> StreamResponse:
     started = time.perf_counter()
     rt: Runtime = request.app[RUNTIME]
     snap = rt.snapshot  # this request's config, to the end, whatever reloads happen meanwhile
@@ -169,7 +169,7 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
         record.outcome = "ok"
         record.overhead_ms = round(_overhead(started, attempts, streaming=False), 3)
         headers["x-routecar-overhead-ms"] = _fmt_ms(record.overhead_ms)
-        return web.Response(body=orjson.dumps(payload), content_type=JSON, headers=headers)
+        return Response(200, orjson.dumps(payload), headers, content_type=JSON)
     except ApiError as err:
         record.status = err.status
         record.outcome = err.outcome
@@ -200,9 +200,9 @@ async def _serve(request: web.Request, entry: Entry) -> web.StreamResponse:
 
 # Partials rather than `async def` wrappers: a wrapper coroutine would sit in the await chain
 # and be resumed with `_serve` at every suspension of every request.
-chat_completions: Callable[[web.Request], Awaitable[web.StreamResponse]] = partial(_serve, entry=CHAT)
-embeddings: Callable[[web.Request], Awaitable[web.StreamResponse]] = partial(_serve, entry=EMBEDDINGS)
-messages: Callable[[web.Request], Awaitable[web.StreamResponse]] = partial(_serve, entry=MESSAGES)
+chat_completions: Callable[[Request], Awaitable[StreamResponse]] = partial(_serve, entry=CHAT)
+embeddings: Callable[[Request], Awaitable[StreamResponse]] = partial(_serve, entry=EMBEDDINGS)
+messages: Callable[[Request], Awaitable[StreamResponse]] = partial(_serve, entry=MESSAGES)
 
 
 def _wants_usage(body: dict[str, Any]) -> bool:

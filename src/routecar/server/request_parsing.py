@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import orjson
-from aiohttp import web
+from ..http1.server import Request
 
 from .errors import ApiError
 
@@ -24,7 +24,7 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter):x}"
 
 
-async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
+async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
     length = request.content_length
     if length is not None and length > max_bytes:
         raise ApiError(413, f"Request body is {length} bytes; the limit is {max_bytes} (server.max_body_bytes).",
@@ -44,7 +44,7 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
     return body
 
 
-async def _read_chunked(request: web.Request, max_bytes: int) -> bytes:
+async def _read_chunked(request: Request, max_bytes: int) -> bytes:
     """A body without Content-Length, read up to the limit and no further."""
     chunks: list[bytes] = []
     size = 0
