@@ -17,161 +17,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Mapping, Union
+from typing import Any, Callable, Mapping
 
-import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from .messages import REASONS, Handler, Request, Response, StreamResponse, error_json, header_line, http_date
+from .request_reader import MAX_HEAD, BadRequest, ReadRequest, RequestReader
+
+__all__ = ["MAX_HEAD", "BadRequest", "Handler", "Request", "Response", "Server", "StreamResponse", "error_json",
+           "http_date"]
 
 log = logging.getLogger("routecar.server")
 
-MAX_HEAD = 128 << 10  # request line + headers
-_MAX_CHUNK_LINE = 4 << 10
-_HEX = frozenset(b"0123456789abcdefABCDEF")
 _IDLE_SWEEP_S = 5.0
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _HOP_BY_HOP = frozenset(("content-length", "transfer-encoding", "connection", "date", "keep-alive"))
-
 _CLOSE = b"Connection: close\r\n"
 _KEEP_ALIVE_10 = b"Connection: keep-alive\r\n"  # an HTTP/1.0 app closes unless told otherwise
-_MAX_TRAILERS = 16 << 10
-
-Handler = Callable[["Request"], Awaitable[Any]]
-
-
-def _header_line(name: str, value: Any) -> bytes:
-    line = f"{name}: {value}\r\n"
-    if line.count("\n") != 1 or line.count("\r") != 1:  # would split the answer in two
-        raise ValueError(f"CR or LF in response header {name!r}")
-    return line.encode("latin-1")
-
-
-class BadRequest(Exception):
-    """The bytes are not an acceptable HTTP/1.1 request."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-class _Body:
-    """`request.content`: the body, already read, as the one piece `iter_any()` yields."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: bytes):
-        self._data = data
-
-    async def iter_any(self) -> Any:
-        if self._data:
-            yield self._data
-
-
-class Request:
-    """What an endpoint sees: method, path, headers, the whole body (bounded by the server)."""
-
-    __slots__ = ("method", "path", "query_string", "headers", "app", "content_length", "_body", "keep_alive",
-                 "_conn", "version")
-
-    def __init__(self, method: str, path: str, query_string: str, headers: CIMultiDictProxy[str], app: Mapping[Any, Any],
-                 content_length: int | None, body: bytes, keep_alive: bool, conn: "_Connection", version: str):
-        self.method = method
-        self.path = path
-        self.query_string = query_string
-        self.headers = headers
-        self.app = app
-        self.content_length = content_length
-        self._body = body
-        self.keep_alive = keep_alive
-        self._conn = conn
-        self.version = version
-
-    async def read(self) -> bytes:
-        return self._body
-
-    @property
-    def content(self) -> _Body:
-        return _Body(self._body)
-
-
-class Response:
-    """A whole answer, written in one socket write."""
-
-    __slots__ = ("status", "body", "headers")
-
-    def __init__(self, status: int = 200, body: bytes = b"", headers: Mapping[str, str] | None = None,
-                 content_type: str | None = None):
-        self.status = status
-        self.body = body
-        h: dict[str, str] = dict(headers) if headers else {}
-        if content_type is not None:
-            h["Content-Type"] = content_type
-        self.headers = h
-
-
-class StreamResponse:
-    """An answer written as it is produced (SSE): chunked, one socket write per piece, never
-    coalesced, with the socket's back-pressure honoured between pieces."""
-
-    __slots__ = ("status", "headers", "prepared", "_conn", "_eof", "_close", "_raw")
-
-    def __init__(self, status: int = 200, headers: Mapping[str, str] | None = None):
-        self.status = status
-        self.headers: CIMultiDict[str] = CIMultiDict(headers or {})
-        self.prepared = False
-        self._conn: _Connection | None = None
-        self._eof = False
-        self._close = False
-        self._raw = False  # an HTTP/1.0 app: no chunked framing, the close ends the body
-
-    def force_close(self) -> None:
-        self._close = True
-
-    async def prepare(self, request: Request) -> "StreamResponse":
-        if self.prepared:
-            return self
-        conn = request._conn
-        self._conn = conn
-        self.prepared = True
-        conn.write_stream_head(self, request)
-        return self
-
-    async def write(self, data: bytes) -> None:
-        conn = self._conn
-        if conn is None:
-            raise RuntimeError("write() before prepare()")
-        if not data:
-            return
-        conn.write_body(data if self._raw else b"%x\r\n%b\r\n" % (len(data), data))
-        if conn.write_paused:
-            await conn.drain()
-
-    async def write_eof(self) -> None:
-        if self._eof or self._conn is None:
-            return
-        self._eof = True
-        if self._raw:
-            return
-        self._conn.write_body(b"0\r\n\r\n")
-        if self._conn.write_paused:
-            await self._conn.drain()
-
-
-Answer = Union[Response, StreamResponse, Any]
-
-
-def http_date(now: float) -> bytes:
-    t = time.gmtime(now)
-    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} {t.tm_year} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT").encode()
-
-
-def error_json(status: int, message: str, code: str) -> bytes:
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    return orjson.dumps({"error": {"message": message, "type": kind, "code": code, "param": None}})
+# After refusing a body (413), keep reading and dropping it this long before closing, so the
+# app reads our answer instead of a reset for the unread bytes.
+_LINGER_S = 2.0
 
 
 class Server:
@@ -244,13 +109,14 @@ class Server:
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("server", "transport", "buf", "busy", "task", "closed", "close_after", "idle_since",
+    __slots__ = ("server", "transport", "reader", "lingering", "busy", "task", "closed", "close_after", "idle_since",
                  "write_paused", "_drain", "_read_paused", "loop", "streamed")
 
     def __init__(self, server: Server):
         self.server = server
         self.transport: Any = None
-        self.buf = b""
+        self.reader = RequestReader(server.max_body)
+        self.lingering = False  # a refused body is being read and dropped before the close
         self.busy = False
         self.task: asyncio.Task[None] | None = None
         self.closed = False
@@ -301,9 +167,11 @@ class _Connection(asyncio.Protocol):
         await self._drain
 
     def data_received(self, data: bytes) -> None:
-        self.buf = self.buf + data if self.buf else data
+        if self.lingering:
+            return
+        self.reader.feed(data)
         if self.busy:
-            if len(self.buf) > MAX_HEAD and not self._read_paused:
+            if self.reader.buffered > MAX_HEAD and not self._read_paused:
                 self._read_paused = True  # a pipelining app waits until this answer is out
                 self.transport.pause_reading()
             return
@@ -312,146 +180,31 @@ class _Connection(asyncio.Protocol):
     # -- requests -----------------------------------------------------------------------------
 
     def _next(self) -> None:
+        reader = self.reader
         try:
-            request = self._parse()
+            read = reader.next()
         except BadRequest as exc:
             self._refuse(exc.status, str(exc))
             return
-        if request is None:
+        if read is None:
+            if reader.continue_due:
+                reader.continue_due = False
+                if not self.closed:
+                    self.transport.write(_CONTINUE)
             return
         self.busy = True
-        self.task = self.loop.create_task(self._run(request))
+        self.task = self.loop.create_task(self._run(self._request(read)))
 
-    def _parse(self) -> Request | None:
-        buf = self.buf
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buf) > MAX_HEAD:
-                raise BadRequest("request head too large", 431)
-            return None
-        lines = buf[:end].split(b"\r\n")
-        # A lone CR or LF would end a line for some other parser (smuggling), and a value carrying
-        # one would split the answer if an endpoint echoes it (x-routecar-request-id).
-        if buf.count(b"\n", 0, end) != len(lines) - 1 or buf.count(b"\r", 0, end) != len(lines) - 1:
-            raise BadRequest("bare CR or LF in the request head")
-        parts = lines[0].split(b" ")
-        if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0") or not parts[0].isalpha():
-            raise BadRequest("malformed request line")
-        pairs: list[tuple[str, str]] = []
-        length: int | None = None
-        chunked = False
-        connection = ""
-        expect = False
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name[-1:] in (b" ", b"\t") or line[:1] in (b" ", b"\t"):
-                raise BadRequest("malformed header line")
-            n = name.decode("latin-1")
-            v = value.strip(b" \t").decode("latin-1")
-            pairs.append((n, v))
-            low = n.lower()
-            if low == "content-length":
-                if not (v.isdigit() and v.isascii()) or (length is not None and int(v) != length):
-                    raise BadRequest("invalid or conflicting Content-Length")
-                length = int(v)
-            elif low == "transfer-encoding":
-                if chunked or v.lower() != "chunked":
-                    raise BadRequest("unsupported Transfer-Encoding", 501 if v.lower() != "chunked" else 400)
-                chunked = True
-            elif low == "connection":
-                connection = v.lower()
-            elif low == "expect":
-                if v.lower() != "100-continue":
-                    raise BadRequest("unsupported Expect", 417)
-                expect = True
-        if chunked and length is not None:
-            raise BadRequest("both Content-Length and Transfer-Encoding")
-        version = parts[2]
-        keep_alive = "close" not in connection if version == b"HTTP/1.1" else "keep-alive" in connection
-        cap = self.server.max_body()
-        start = end + 4
-        too_large = False
-        if chunked:
-            decoded = self._dechunk(buf, start, cap)
-            if decoded is None:
-                if expect and not self._continued(buf):
-                    self._send_continue()
-                return None
-            body, consumed, too_large = decoded
-        elif length:
-            if length > cap:
-                body, consumed, too_large = b"", start, True  # the endpoint answers 413 unread
-            else:
-                if len(buf) - start < length:
-                    if expect and len(buf) == start:
-                        self._send_continue()
-                    return None
-                consumed = start + length
-                body = buf[start:consumed]
-        else:
-            body, consumed = b"", start
-        if too_large:
+    def _request(self, read: ReadRequest) -> Request:
+        head = read.head
+        keep_alive = head.keep_alive
+        if read.too_large:
             keep_alive = False  # the rest of the body is never read
-            self.buf = b""
-        else:
-            self.buf = buf[consumed:]
-        target = parts[1].decode("latin-1")
-        path, _, query = target.partition("?")
-        return Request(parts[0].decode("ascii"), path, query, CIMultiDictProxy(CIMultiDict(pairs)), self.server.app,
-                       length, body, keep_alive, self, version.decode("ascii"))
-
-    def _continued(self, buf: bytes) -> bool:
-        return len(buf) > buf.find(b"\r\n\r\n") + 4
-
-    def _send_continue(self) -> None:
-        if not self.closed:
-            self.transport.write(_CONTINUE)
-
-    @staticmethod
-    def _dechunk(buf: bytes, pos: int, cap: int) -> tuple[bytes, int, bool] | None:
-        """A chunked body from `buf[pos:]`: (body, end offset, over the cap) or None if incomplete."""
-        pieces: list[bytes] = []
-        size_total = 0
-        end = len(buf)
-        first = pos
-        while True:
-            # Framing (size lines, extensions) is bounded too, or tiny chunks with long
-            # extensions would buffer far more than the body cap.
-            if pos - first - size_total > MAX_HEAD + size_total:
-                raise BadRequest("chunked framing too large")
-            nl = buf.find(b"\r\n", pos)
-            if nl < 0 or nl - pos > _MAX_CHUNK_LINE:
-                if end - pos > _MAX_CHUNK_LINE:
-                    raise BadRequest("chunk size line too long")
-                return None
-            size_text = buf[pos:nl].split(b";", 1)[0].strip(b" \t")
-            if not size_text or len(size_text) > 16 or not _HEX.issuperset(size_text):
-                raise BadRequest("invalid chunk size")
-            size = int(size_text, 16)
-            pos = nl + 2
-            if size == 0:
-                trailers = pos
-                while True:  # trailers, up to the empty line
-                    nl = buf.find(b"\r\n", pos)
-                    if (nl if nl >= 0 else end) - trailers > _MAX_TRAILERS:
-                        raise BadRequest("chunked trailers too large", 431)
-                    if nl < 0:
-                        return None
-                    if nl == pos:
-                        return b"".join(pieces), nl + 2, False
-                    pos = nl + 2
-            if end - pos < size + 2:
-                if size_total + (end - pos) > cap:
-                    pieces.append(buf[pos:end])
-                    return b"".join(pieces), end, True
-                return None
-            if buf[pos + size:pos + size + 2] != b"\r\n":
-                raise BadRequest("chunk not followed by CRLF")
-            pieces.append(buf[pos:pos + size])
-            size_total += size
-            pos += size + 2
-            if size_total > cap:
-                return b"".join(pieces), pos, True
+            self.reader.discard()
+            self.lingering = True
+        path, _, query = head.target.partition("?")
+        return Request(head.method, path, query, CIMultiDictProxy(CIMultiDict(head.pairs)), self.server.app,
+                       head.length, read.body, keep_alive, self, head.version)
 
     async def _run(self, request: Request) -> None:
         server = self.server
@@ -513,10 +266,10 @@ class _Connection(asyncio.Protocol):
             body = bytes(body._value) if hasattr(body, "_value") else b""
         close = not request.keep_alive or self.close_after or self.server.closing()
         status = answer.status
-        head = [b"HTTP/1.1 %d %b\r\n" % (status, _REASONS.get(status, b"Unknown"))]
+        head = [b"HTTP/1.1 %d %b\r\n" % (status, REASONS.get(status, b"Unknown"))]
         for name, value in answer.headers.items():
             if name.lower() not in _HOP_BY_HOP:
-                head.append(_header_line(name, value))
+                head.append(header_line(name, value))
         head.append(b"Content-Length: %d\r\nDate: %b\r\n%b\r\n" % (
             len(body), self.server.date(),
             _CLOSE if close else _KEEP_ALIVE_10 if request.version == "HTTP/1.0" else b""))
@@ -531,10 +284,10 @@ class _Connection(asyncio.Protocol):
         if request.version == "HTTP/1.0":  # it cannot read chunked framing: the close ends the body
             resp._raw = resp._close = True
         status = resp.status
-        head = [b"HTTP/1.1 %d %b\r\n" % (status, _REASONS.get(status, b"Unknown"))]
+        head = [b"HTTP/1.1 %d %b\r\n" % (status, REASONS.get(status, b"Unknown"))]
         for name, value in resp.headers.items():
             if name.lower() not in _HOP_BY_HOP:
-                head.append(_header_line(name, value))
+                head.append(header_line(name, value))
         head.append(b"%bDate: %b\r\n%b\r\n" % (
             b"" if resp._raw else b"Transfer-Encoding: chunked\r\n", self.server.date(),
             _CLOSE if resp._close else b""))
@@ -553,8 +306,7 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         self.idle_since = time.monotonic()
         if close or self.close_after or self.server.closing():
-            self.closed = True
-            self.transport.close()
+            self._close()
             return
         if self.write_paused:
             # A pipelining app that does not read its answers: take no more requests until it
@@ -569,17 +321,30 @@ class _Connection(asyncio.Protocol):
         if self._read_paused:
             self._read_paused = False
             self.transport.resume_reading()
-        if self.buf:
+        if self.reader.buffered:
             self._next()  # a request that arrived while this one was answered
 
     def _refuse(self, status: int, message: str) -> None:
         body = error_json(status, f"Bad HTTP request: {message}.", "bad_http_request")
         if not self.closed:
             self.transport.write(b"HTTP/1.1 %d %b\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                                 b"Connection: close\r\n\r\n%b" % (status, _REASONS.get(status, b"Bad Request"),
+                                 b"Connection: close\r\n\r\n%b" % (status, REASONS.get(status, b"Bad Request"),
                                                                    len(body), body))
             self.closed = True
             self.transport.close()
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        if self.lingering and self.transport.can_write_eof():
+            # Our answer is out; the app may still be sending the refused body. Half-close and
+            # drop what it sends for a moment, or its unread bytes turn our close into a reset
+            # that can destroy the answer before the app reads it.
+            self.transport.write_eof()
+            self.loop.call_later(_LINGER_S, self.abort)
+            return
+        self.closed = True
+        self.transport.close()
 
     def close_when_idle(self) -> None:
         if self.busy:

@@ -1,0 +1,145 @@
+"""What endpoints see and return on routecar's HTTP/1.1 server: Request, Response, StreamResponse."""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Union
+
+import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
+
+if TYPE_CHECKING:
+    from .server import _Connection
+
+REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+Handler = Callable[["Request"], Awaitable[Any]]
+
+
+def header_line(name: str, value: Any) -> bytes:
+    line = f"{name}: {value}\r\n"
+    if line.count("\n") != 1 or line.count("\r") != 1:  # would split the answer in two
+        raise ValueError(f"CR or LF in response header {name!r}")
+    return line.encode("latin-1")
+
+
+class _Body:
+    """`request.content`: the body, already read, as the one piece `iter_any()` yields."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes):
+        self._data = data
+
+    async def iter_any(self) -> Any:
+        if self._data:
+            yield self._data
+
+
+class Request:
+    """What an endpoint sees: method, path, headers, the whole body (bounded by the server)."""
+
+    __slots__ = ("method", "path", "query_string", "headers", "app", "content_length", "_body", "keep_alive",
+                 "_conn", "version")
+
+    def __init__(self, method: str, path: str, query_string: str, headers: CIMultiDictProxy[str], app: Mapping[Any, Any],
+                 content_length: int | None, body: bytes, keep_alive: bool, conn: "_Connection", version: str):
+        self.method = method
+        self.path = path
+        self.query_string = query_string
+        self.headers = headers
+        self.app = app
+        self.content_length = content_length
+        self._body = body
+        self.keep_alive = keep_alive
+        self._conn = conn
+        self.version = version
+
+    async def read(self) -> bytes:
+        return self._body
+
+    @property
+    def content(self) -> _Body:
+        return _Body(self._body)
+
+
+class Response:
+    """A whole answer, written in one socket write."""
+
+    __slots__ = ("status", "body", "headers")
+
+    def __init__(self, status: int = 200, body: bytes = b"", headers: Mapping[str, str] | None = None,
+                 content_type: str | None = None):
+        self.status = status
+        self.body = body
+        h: dict[str, str] = dict(headers) if headers else {}
+        if content_type is not None:
+            h["Content-Type"] = content_type
+        self.headers = h
+
+
+class StreamResponse:
+    """An answer written as it is produced (SSE): chunked, one socket write per piece, never
+    coalesced, with the socket's back-pressure honoured between pieces."""
+
+    __slots__ = ("status", "headers", "prepared", "_conn", "_eof", "_close", "_raw")
+
+    def __init__(self, status: int = 200, headers: Mapping[str, str] | None = None):
+        self.status = status
+        self.headers: CIMultiDict[str] = CIMultiDict(headers or {})
+        self.prepared = False
+        self._conn: _Connection | None = None
+        self._eof = False
+        self._close = False
+        self._raw = False  # an HTTP/1.0 app: no chunked framing, the close ends the body
+
+    def force_close(self) -> None:
+        self._close = True
+
+    async def prepare(self, request: Request) -> "StreamResponse":
+        if self.prepared:
+            return self
+        conn = request._conn
+        self._conn = conn
+        self.prepared = True
+        conn.write_stream_head(self, request)
+        return self
+
+    async def write(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("write() before prepare()")
+        if not data:
+            return
+        conn.write_body(data if self._raw else b"%x\r\n%b\r\n" % (len(data), data))
+        if conn.write_paused:
+            await conn.drain()
+
+    async def write_eof(self) -> None:
+        if self._eof or self._conn is None:
+            return
+        self._eof = True
+        if self._raw:
+            return
+        self._conn.write_body(b"0\r\n\r\n")
+        if self._conn.write_paused:
+            await self._conn.drain()
+
+
+Answer = Union[Response, StreamResponse, Any]
+
+
+def http_date(now: float) -> bytes:
+    t = time.gmtime(now)
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} {t.tm_year} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT").encode()
+
+
+def error_json(status: int, message: str, code: str) -> bytes:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return orjson.dumps({"error": {"message": message, "type": kind, "code": code, "param": None}})
+
+
