@@ -162,12 +162,12 @@ class Connection(asyncio.Protocol):
         chunked = False
         other_coding = False
         close = parts[0] == b"HTTP/1.0"
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name[-1:] in (b" ", b"\t") or line[:1] in (b" ", b"\t"):
+        # One decode for the whole head, not two per header line.
+        for line in head[len(status_line) + 2:].decode("latin-1").split("\r\n") if len(lines) > 1 else ():
+            n, sep, value = line.partition(":")
+            if not sep or not n or n[-1] in " \t" or line[0] in " \t":
                 raise MalformedResponse("malformed response header line")
-            v = value.strip(b" \t").decode("latin-1")
-            n = name.decode("latin-1")
+            v = value.strip(" \t")
             pairs.append((n, v))
             low = n.lower()
             if low == "content-length":

@@ -19,11 +19,14 @@ _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 Handler = Callable[["Request"], Awaitable[Any]]
 
 
-def header_line(name: str, value: Any) -> bytes:
-    line = f"{name}: {value}\r\n"
-    if line.count("\n") != 1 or line.count("\r") != 1:  # would split the answer in two
-        raise ValueError(f"CR or LF in response header {name!r}")
-    return line.encode("latin-1")
+def header_block(headers: Mapping[str, Any], skip: frozenset[str]) -> bytes:
+    """`Name: value` lines for every header not in `skip` (lower-case names), as one block."""
+    lines = [f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() not in skip]
+    block = "".join(lines)
+    if block.count("\n") != len(lines) or block.count("\r") != len(lines):  # would split the answer in two
+        bad = next(name for name, value in headers.items() if "\n" in f"{name}{value}" or "\r" in f"{name}{value}")
+        raise ValueError(f"CR or LF in response header {bad!r}")
+    return block.encode("latin-1")
 
 
 class _Body:

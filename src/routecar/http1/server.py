@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .messages import REASONS, Handler, Request, Response, StreamResponse, error_json, header_line, http_date
+from .messages import REASONS, Handler, Request, Response, StreamResponse, error_json, header_block, http_date
 from .request_reader import MAX_HEAD, BadRequest, ReadRequest, RequestReader
 
 __all__ = ["MAX_HEAD", "BadRequest", "Handler", "Request", "Response", "Server", "StreamResponse", "error_json",
@@ -266,16 +266,10 @@ class _Connection(asyncio.Protocol):
             body = bytes(body._value) if hasattr(body, "_value") else b""
         close = not request.keep_alive or self.close_after or self.server.closing()
         status = answer.status
-        head = [b"HTTP/1.1 %d %b\r\n" % (status, REASONS.get(status, b"Unknown"))]
-        for name, value in answer.headers.items():
-            if name.lower() not in _HOP_BY_HOP:
-                head.append(header_line(name, value))
-        head.append(b"Content-Length: %d\r\nDate: %b\r\n%b\r\n" % (
-            len(body), self.server.date(),
-            _CLOSE if close else _KEEP_ALIVE_10 if request.version == "HTTP/1.0" else b""))
-        if request.method != "HEAD":
-            head.append(body)
-        self.transport.write(b"".join(head))
+        head = b"HTTP/1.1 %d %b\r\n%bContent-Length: %d\r\nDate: %b\r\n%b\r\n" % (
+            status, REASONS.get(status, b"Unknown"), header_block(answer.headers, _HOP_BY_HOP), len(body),
+            self.server.date(), _CLOSE if close else _KEEP_ALIVE_10 if request.version == "HTTP/1.0" else b"")
+        self.transport.write(head + body if request.method != "HEAD" else head)
         return close
 
     def write_stream_head(self, resp: StreamResponse, request: Request) -> None:
@@ -284,16 +278,13 @@ class _Connection(asyncio.Protocol):
         if request.version == "HTTP/1.0":  # it cannot read chunked framing: the close ends the body
             resp._raw = resp._close = True
         status = resp.status
-        head = [b"HTTP/1.1 %d %b\r\n" % (status, REASONS.get(status, b"Unknown"))]
-        for name, value in resp.headers.items():
-            if name.lower() not in _HOP_BY_HOP:
-                head.append(header_line(name, value))
-        head.append(b"%bDate: %b\r\n%b\r\n" % (
+        head = b"HTTP/1.1 %d %b\r\n%b%bDate: %b\r\n%b\r\n" % (
+            status, REASONS.get(status, b"Unknown"), header_block(resp.headers, _HOP_BY_HOP),
             b"" if resp._raw else b"Transfer-Encoding: chunked\r\n", self.server.date(),
-            _CLOSE if resp._close else b""))
+            _CLOSE if resp._close else b"")
         if self.closed:
             raise ConnectionResetError("the app closed the connection")
-        self.transport.write(b"".join(head))
+        self.transport.write(head)
         self.streamed = request
 
     def write_body(self, data: bytes) -> None:
