@@ -55,8 +55,16 @@ class Origin:
         return rest if rest[0] == "/" else "/" + rest
 
 
+_shared_ssl: ssl.SSLContext | None = None
+
+
 def _default_ssl() -> ssl.SSLContext:
-    return ssl.create_default_context()
+    """One verifying context for every https provider: loading the CA store is the costly part
+    (tens of ms and MBs), so it happens once, at start-up, whatever the number of providers."""
+    global _shared_ssl
+    if _shared_ssl is None:
+        _shared_ssl = ssl.create_default_context()
+    return _shared_ssl
 
 
 class Pool:
