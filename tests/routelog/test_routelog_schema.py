@@ -10,8 +10,10 @@ import pytest
 
 from routecar.config.model import Retention, RouteLogConfig
 from routecar.routelog.record import RouteRecord
+from routecar.routelog.rows import to_row
 from routecar.routelog.schema import (
-    COLUMN_NAMES, MIGRATIONS, SCHEMA_VERSION, Migration, columns_for, configure, migrate,
+    COLUMN_NAMES, LOW_CARDINALITY_UNINDEXED, MIGRATIONS, SCHEMA_VERSION, Migration, columns_for,
+    configure, migrate,
 )
 from routecar.routelog.writer import RouteLogWriter
 
@@ -23,7 +25,17 @@ SPEC_COLUMNS = (
     "est_cost_usd stream reason skipped tags shadow_model overhead_ms config_hash cache classes"
 ).split()
 
-V2 = MIGRATIONS + (Migration(2, add_columns=(("region", "TEXT"), ("retries_saved", "INTEGER"))),)
+NEXT = SCHEMA_VERSION + 1
+NEWER = MIGRATIONS + (Migration(NEXT, add_columns=(("region", "TEXT"), ("retries_saved", "INTEGER"))),)
+
+
+def indexed_columns(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {row[2] for idx in conn.execute("PRAGMA index_list(route_log)")
+                for row in conn.execute(f"PRAGMA index_info({idx[1]})")}
+    finally:
+        conn.close()
 
 
 def table_info(path: Path) -> dict[str, str]:
@@ -49,11 +61,9 @@ def test_table_has_the_spec_columns_and_every_record_field(tmp_path: Path) -> No
     assert {f.name for f in dataclasses.fields(RouteRecord)} == set(COLUMN_NAMES)
     assert info["id"] == "INTEGER" and info["ts"] == "REAL" and info["status"] == "INTEGER"
     assert info["stream"] == "INTEGER" and info["attempt_log"] == "TEXT"
-    conn = sqlite3.connect(tmp_path / "r.db")
-    indexed = {row[2] for idx in conn.execute("PRAGMA index_list(route_log)")
-               for row in conn.execute(f"PRAGMA index_info({idx[1]})")}
-    conn.close()
-    assert {"ts", "request_id", "chosen_model", "provider", "route"} <= indexed
+    indexed = indexed_columns(tmp_path / "r.db")
+    assert {"ts", "request_id"} <= indexed  # logs --since, explain
+    assert not indexed & set(LOW_CARDINALITY_UNINDEXED)  # dropped by v2: write cost per row
     assert version(tmp_path / "r.db") == SCHEMA_VERSION
 
 
@@ -70,16 +80,44 @@ async def test_writer_sets_wal_and_the_schema_version(tmp_path: Path) -> None:
 def test_migration_adds_columns_and_keeps_rows(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     write_rows(str(path), [record(1), record(2)])
-    assert version(path) == 1
+    assert version(path) == SCHEMA_VERSION
     conn = sqlite3.connect(path, isolation_level=None)
-    assert migrate(conn, V2) == 2
-    assert migrate(conn, V2) == 2  # idempotent
+    assert migrate(conn, NEWER) == NEXT
+    assert migrate(conn, NEWER) == NEXT  # idempotent
     conn.close()
     info = table_info(path)
     assert info["region"] == "TEXT" and info["retries_saved"] == "INTEGER"
-    assert version(path) == 2
+    assert version(path) == NEXT
     assert [r["request_id"] for r in read_all(str(path))] == ["req-000001", "req-000002"]
-    assert columns_for(V2)[-2:] == (("region", "TEXT"), ("retries_saved", "INTEGER"))
+    assert columns_for(NEWER)[-2:] == (("region", "TEXT"), ("retries_saved", "INTEGER"))
+
+
+def test_v1_file_loses_the_low_cardinality_indexes_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    configure(conn)
+    assert migrate(conn, MIGRATIONS[:1]) == 1
+    conn.close()
+    assert set(LOW_CARDINALITY_UNINDEXED) <= indexed_columns(path)
+    write_rows(str(path), [record(1), record(2)])  # migrates to the current version
+    assert version(path) == SCHEMA_VERSION
+    indexed = indexed_columns(path)
+    assert {"ts", "request_id"} <= indexed and not indexed & set(LOW_CARDINALITY_UNINDEXED)
+    assert [r["request_id"] for r in read_all(str(path))] == ["req-000001", "req-000002"]
+
+
+def test_a_v1_build_still_writes_a_current_file(tmp_path: Path) -> None:
+    """Rollback: a build that only knows v1 opens a file without the dropped indexes."""
+    path = tmp_path / "r.db"
+    write_rows(str(path), [record(1)])
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, MIGRATIONS[:1]) == SCHEMA_VERSION  # newer than v1: left as it is
+    v1_columns = [name for name, _ in columns_for(MIGRATIONS[:1])]
+    row = dict(zip(COLUMN_NAMES, to_row(record(2), False)))
+    conn.execute(f"INSERT INTO route_log ({', '.join(v1_columns)}) VALUES ({', '.join('?' * len(v1_columns))})",
+                 [row[name] for name in v1_columns])
+    conn.close()
+    assert [r["request_id"] for r in read_all(str(path))] == ["req-000001", "req-000002"]
 
 
 def test_migration_from_an_unversioned_file_with_the_table(tmp_path: Path) -> None:
@@ -101,13 +139,13 @@ async def test_writer_runs_on_a_file_from_a_newer_build(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     conn = sqlite3.connect(path, isolation_level=None)
     configure(conn)
-    migrate(conn, V2)
+    migrate(conn, NEWER)
     conn.close()
     w = RouteLogWriter(RouteLogConfig(path=str(path), retention=Retention(None, None)))
-    await w.start()  # v2 has every column v1 writes: an older sidecar keeps working
+    await w.start()  # the newer file has every column we write: an older sidecar keeps working
     w.submit(record(7))
     await w.close()
-    assert version(path) == 2
+    assert version(path) == NEXT
     assert read_all(str(path))[0]["region"] is None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from operator import attrgetter
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -42,44 +42,57 @@ def dump_json(value: Any) -> str:
     return orjson.dumps(value, default=_json_default, option=_JSON_OPTS).decode()
 
 
-def _json_or_null(value: Any) -> str | None:
-    return None if value is None else dump_json(value)
+# The text orjson gives an empty list or dict, without the call: most rows have several
+# (rules_matched, skipped, tags, classes). Keyed by exact type, and only used for empty values,
+# so the stored text is byte-for-byte what dump_json would write.
+_EMPTY_JSON: dict[type, str] = {list: "[]", dict: "{}"}
 
-
-def _bool_int(value: Any) -> int:
-    return 1 if value else 0
-
-
-def _scrubbed_text(value: Any) -> Any:
-    return redact(value) if isinstance(value, str) else value
-
-
-def _build_converters() -> tuple[tuple[Callable[[Any], Any], Callable[[Any], Any] | None], ...]:
-    out = []
-    for name in COLUMN_NAMES:
-        conv: Callable[[Any], Any] | None = None
-        if name in SCRUBBED_COLUMNS:
-            conv = _scrubbed_text
-        elif name in JSON_COLUMNS:
-            conv = _json_or_null
-        elif name in BOOL_COLUMNS:
-            conv = _bool_int
-        out.append((attrgetter(name), conv))
-    return tuple(out)
-
-
-_CONVERTERS = _build_converters()
+_ALL_COLUMNS = attrgetter(*COLUMN_NAMES)
 _PROMPT_INDEX = (COLUMN_NAMES.index("prompt"), COLUMN_NAMES.index("response"))
+_JSON_INDEX = tuple(
+    i for i, name in enumerate(COLUMN_NAMES) if name in JSON_COLUMNS and i not in _PROMPT_INDEX
+)
+_BOOL_INDEX = tuple(i for i, name in enumerate(COLUMN_NAMES) if name in BOOL_COLUMNS)
+_SCRUBBED_INDEX = tuple(i for i, name in enumerate(COLUMN_NAMES) if name in SCRUBBED_COLUMNS)
 
 
-def to_row(record: RouteRecord, record_prompts: bool) -> tuple[Any, ...]:
-    """The INSERT parameters for one record, in `COLUMN_NAMES` order."""
+def _dump_columns(row: list[Any], indexes: tuple[int, ...]) -> None:
+    """The JSON text of `row[i]` for each index, in place (None stays NULL)."""
+    dumps = orjson.dumps
+    for i in indexes:
+        value = row[i]
+        if value is None:
+            continue
+        if not value:
+            empty = _EMPTY_JSON.get(type(value))
+            if empty is not None:
+                row[i] = empty
+                continue
+        row[i] = dumps(value, _json_default, _JSON_OPTS).decode()
+
+
+def to_row(record: RouteRecord, record_prompts: bool) -> list[Any]:
+    """The INSERT parameters for one record, in `COLUMN_NAMES` order.
+
+    Runs once per request in the writer's thread, whose CPU a one-core sidecar takes from
+    requests: one C-level attrgetter reads every column, and only the few columns that need
+    converting are visited after that (benchmarks/routelog_bench.py).
+    """
     record.materialize()  # the plan and attempt columns the request path deferred
-    row = [conv(get(record)) if conv else get(record) for get, conv in _CONVERTERS]
-    if not record_prompts:
+    row = list(_ALL_COLUMNS(record))
+    _dump_columns(row, _JSON_INDEX)
+    if record_prompts:
+        _dump_columns(row, _PROMPT_INDEX)
+    else:
         for i in _PROMPT_INDEX:
             row[i] = None
-    return tuple(row)
+    for i in _BOOL_INDEX:
+        row[i] = 1 if row[i] else 0
+    for i in _SCRUBBED_INDEX:
+        value = row[i]
+        if isinstance(value, str):
+            row[i] = redact(value)
+    return row
 
 
 def decode_row(row: dict[str, Any]) -> dict[str, Any]:
