@@ -45,11 +45,11 @@ LABEL org.opencontainers.image.title="routecar" \
 # bytecode in the builder. ROUTECAR_CONFIG is where the chart mounts the ConfigMap directory.
 #
 # Memory (measured with benchmarks/footprint.py; RSS of an idle sidecar after its first request):
-# - SSL_CERT_FILE/SSL_CERT_DIR: aiohttp builds two TLS client contexts at import, and each one
-#   parses the whole CA bundle (about 140 certificates): 1.9 MB resident and 20-30 ms of
-#   start-up. With the bundle file empty, OpenSSL finds trust anchors in the hashed directory
-#   that ca-certificates keeps next to the bundle (the same CA set), loading only the ones a
-#   handshake needs. Verification is unchanged. Set SSL_CERT_FILE at deploy time to trust a
+# - SSL_CERT_FILE/SSL_CERT_DIR: the upstream client builds one verifying TLS context at start-up
+#   (when a provider is https), and loading it parses the whole CA bundle (about 140
+#   certificates): ~2 MB resident and 20-30 ms. With the bundle file empty, OpenSSL finds trust
+#   anchors in the hashed directory that ca-certificates keeps next to the bundle (the same CA
+#   set), loading only the ones a handshake needs. Verification is unchanged. Set SSL_CERT_FILE at deploy time to trust a
 #   bundle of your own instead.
 # - MALLOC_ARENA_MAX: the route log, the log listener and the resolver run in threads; without
 #   a cap glibc gives each its own malloc arena, and their free pages stay resident (0.1-0.3 MB).
