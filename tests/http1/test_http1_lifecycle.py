@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from routecar.http1 import HttpClientError, Pool, PoolClosed
+from routecar.http1 import ConnectionBroken, HttpClientError, Pool, PoolClosed
 from routecar.http1.response import _PAUSE_AT
 
 from .rawserver import RawServer, drain_until_eof, ok, read_request, respond_with
@@ -186,3 +186,63 @@ async def test_body_finishing_while_paused_leaves_a_reusable_socket(raw_server, 
     second = await asyncio.wait_for(pool.request("GET", srv.url, {}), 2)
     assert await second.read() == b"next"
     assert srv.accepted == 1
+
+
+OK_REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def test_a_reused_socket_closed_before_any_answer_is_retried_once_on_a_fresh_one(raw_server,
+                                                                                     make_pool) -> None:
+    """The keep-alive race: the server drops an idle socket just as a request goes out on it."""
+
+    async def handler(reader, writer, srv) -> None:
+        first = srv.accepted == 1
+        served = 0
+        while (req := await read_request(reader)) is not None:
+            srv.requests.append(req)
+            if first and served == 1:
+                return  # the second request on the first socket: close without a byte of answer
+            writer.write(OK_REPLY)
+            await writer.drain()
+            served += 1
+
+    srv = await raw_server(handler)
+    pool = make_pool(srv.url)
+    for _ in range(3):
+        resp = await pool.request("POST", srv.url + "/v1/x", {}, b"{}")
+        assert resp.status == 200 and await resp.read() == b"ok"
+    assert srv.accepted == 2  # the retry opened a new socket
+    assert len(srv.requests) == 4  # the lost request was sent again, once
+
+
+async def test_a_fresh_socket_closed_before_any_answer_is_not_retried(raw_server, make_pool) -> None:
+    async def handler(reader, writer, srv) -> None:
+        if await read_request(reader) is not None:
+            srv.requests.append(None)  # read it, then hang up without answering
+
+    srv = await raw_server(handler)
+    pool = make_pool(srv.url)
+    with pytest.raises(ConnectionBroken):
+        await pool.request("POST", srv.url + "/v1/x", {}, b"{}")
+    assert srv.accepted == 1 and len(srv.requests) == 1
+
+
+async def test_a_reused_socket_that_answered_partly_is_not_retried(raw_server, make_pool) -> None:
+    async def handler(reader, writer, srv) -> None:
+        served = 0
+        while (req := await read_request(reader)) is not None:
+            srv.requests.append(req)
+            if served == 1:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Le")  # half a head, then the close
+                await writer.drain()
+                return
+            writer.write(OK_REPLY)
+            await writer.drain()
+            served += 1
+
+    srv = await raw_server(handler)
+    pool = make_pool(srv.url)
+    assert await (await pool.request("POST", srv.url + "/v1/x", {}, b"{}")).read() == b"ok"
+    with pytest.raises(ConnectionBroken):
+        await pool.request("POST", srv.url + "/v1/x", {}, b"{}")
+    assert len(srv.requests) == 2

@@ -34,7 +34,7 @@ class Connection(asyncio.Protocol):
     """A single upstream socket; the pool lends it to one request at a time."""
 
     __slots__ = ("transport", "_state", "_buf", "_remaining", "_response", "_head_waiter", "_no_body",
-                 "_reusable", "closed", "idle_since", "_on_release", "reused", "counted")
+                 "_reusable", "closed", "idle_since", "_on_release", "reused", "counted", "heard")
 
     def __init__(self, on_release: Callable[["Connection", bool], None]):
         self.transport: Any = None
@@ -48,6 +48,7 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.reused = False
+        self.heard = False  # any byte arrived since the last request was written
         self.counted = False  # the pool counts it against its connection limit
         self._on_release = on_release
 
@@ -75,6 +76,7 @@ class Connection(asyncio.Protocol):
         pass
 
     def data_received(self, data: bytes) -> None:
+        self.heard = True
         try:
             self._receive(data)
         except MalformedResponse as exc:
@@ -88,6 +90,7 @@ class Connection(asyncio.Protocol):
         self._state = _HEAD
         self._buf = b""
         self._no_body = no_body
+        self.heard = False
         waiter: asyncio.Future[Response] = loop.create_future()
         self._head_waiter = waiter
         self.transport.write(head + body if len(body) < 65536 else head)

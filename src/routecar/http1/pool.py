@@ -18,7 +18,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from .connection import Connection
-from .errors import ConnectError, PoolClosed
+from .errors import ConnectError, ConnectionBroken, PoolClosed
 from .response import Response
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -96,6 +96,20 @@ class Pool:
         loop = asyncio.get_running_loop()
         conn = await self._acquire(loop, connect_timeout)
         try:
+            return await self._exchange(conn, head, body, method, loop)
+        except ConnectionBroken:
+            if not conn.reused or conn.heard:
+                raise
+        # A reused socket closed without a byte of answer: the server dropped it as idle while
+        # the request was on its way (the keep-alive race), so the request was never read. One
+        # more try on a fresh socket; failing that, the error is the dispatcher's to handle.
+        conn = await self._acquire(loop, connect_timeout, fresh=True)
+        return await self._exchange(conn, head, body, method, loop)
+
+    @staticmethod
+    async def _exchange(conn: Connection, head: bytes, body: bytes, method: str,
+                        loop: asyncio.AbstractEventLoop) -> Response:
+        try:
             waiter = conn.send(head, body, method == "HEAD", loop)
         except BaseException:
             conn.abort()
@@ -118,11 +132,14 @@ class Pool:
 
     # -- connections --------------------------------------------------------------------------
 
-    async def _acquire(self, loop: asyncio.AbstractEventLoop, connect_timeout: float) -> Connection:
+    async def _acquire(self, loop: asyncio.AbstractEventLoop, connect_timeout: float,
+                       fresh: bool = False) -> Connection:
         while True:
             if self.closed:
                 raise PoolClosed("the provider's connection pool is closed")
             idle = self._idle
+            if fresh and self._open < self.max_connections:
+                return await self._connect(loop, connect_timeout)
             if idle:
                 limit = time.monotonic() - self.keepalive
                 while idle:
