@@ -32,6 +32,8 @@ class UnaryAnswer:
     headers: Any
     body: dict[str, Any]
     latency: float
+    # The upstream's own bytes (decoded): forwarded as they are when no translation happened.
+    raw: bytes | None = None
 
 
 class StreamBroken(Exception):
@@ -113,7 +115,7 @@ async def call_unary(
         body = parse(payload)
     except (ValueError, TypeError, KeyError) as exc:
         return AttemptFailure("malformed", status=resp.status, detail=f"unparseable body ({type(exc).__name__})")
-    return UnaryAnswer(resp.status, resp.headers, body, loop.time() - start)
+    return UnaryAnswer(resp.status, resp.headers, body, loop.time() - start, payload)
 
 
 @dataclass

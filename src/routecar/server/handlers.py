@@ -167,9 +167,14 @@ async def _serve(request: Request, entry: Entry) -> StreamResponse:
             record.response = payload
         record.status = 200
         record.outcome = "ok"
+        # OpenAI in, OpenAI out: the upstream's bytes are the answer (parsed above only for
+        # usage and cost); serializing them again would only cost time.
+        raw = answer.raw if entry is CHAT and cfg.providers[success.candidate.deployment.provider].type == "openai" \
+            else None
+        out = raw if raw is not None else orjson.dumps(payload)
         record.overhead_ms = round(_overhead(started, attempts, streaming=False), 3)
         headers["x-routecar-overhead-ms"] = _fmt_ms(record.overhead_ms)
-        return Response(200, orjson.dumps(payload), headers, content_type=JSON)
+        return Response(200, out, headers, content_type=JSON)
     except ApiError as err:
         record.status = err.status
         record.outcome = err.outcome
