@@ -19,12 +19,11 @@ from typing import Any, Callable
 
 from multidict import CIMultiDict
 
+from .chunks import MAX_CHUNK_LINE, ChunkError, read_chunk_size
 from .errors import ConnectionBroken, MalformedResponse
 from .response import Response
 
 MAX_HEAD = 64 << 10  # status line + headers
-_MAX_CHUNK_LINE = 4 << 10
-_HEX = frozenset(b"0123456789abcdefABCDEF")
 
 # what the connection is reading
 _IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _UNTIL_CLOSE = range(8)
@@ -261,16 +260,13 @@ class Connection(asyncio.Protocol):
                 pos += 2
                 state = _CHUNK_SIZE
             elif state == _CHUNK_SIZE:
-                nl = buf.find(b"\r\n", pos)
-                if nl < 0:
-                    if end - pos > _MAX_CHUNK_LINE:
-                        raise MalformedResponse("chunk size line too long")
+                try:
+                    line = read_chunk_size(buf, pos, end)
+                except ChunkError as exc:
+                    raise MalformedResponse(str(exc)) from None
+                if line is None:
                     break
-                size_text = buf[pos:nl].split(b";", 1)[0].strip(b" \t")
-                if not size_text or len(size_text) > 16 or not _HEX.issuperset(size_text):
-                    raise MalformedResponse("invalid chunk size")
-                size = int(size_text, 16)
-                pos = nl + 2
+                size, pos = line
                 if size == 0:
                     state = _TRAILERS
                 else:
@@ -279,7 +275,7 @@ class Connection(asyncio.Protocol):
             else:  # _TRAILERS: ignored, up to the empty line
                 nl = buf.find(b"\r\n", pos)
                 if nl < 0:
-                    if end - pos > _MAX_CHUNK_LINE:
+                    if end - pos > MAX_CHUNK_LINE:
                         raise MalformedResponse("trailer line too long")
                     break
                 if nl == pos:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .chunks import ChunkError, read_chunk_size
+
 MAX_HEAD = 128 << 10  # request line + headers
-_MAX_CHUNK_LINE = 4 << 10
 _MAX_TRAILERS = 16 << 10
-_HEX = frozenset(b"0123456789abcdefABCDEF")
 _VERSIONS = (b"HTTP/1.1", b"HTTP/1.0")
 
 # what the reader expects next
@@ -222,21 +222,19 @@ class RequestReader:
                     self._framing += 2
                     state = _CHUNK_SIZE
                 elif state == _CHUNK_SIZE:
-                    nl = buf.find(b"\r\n", pos, min(end, pos + _MAX_CHUNK_LINE + 2))
-                    if nl < 0:
-                        if end - pos > _MAX_CHUNK_LINE:
-                            raise BadRequest("chunk size line too long")
+                    try:
+                        line = read_chunk_size(buf, pos, end)
+                    except ChunkError as exc:
+                        raise BadRequest(str(exc)) from None
+                    if line is None:
                         break
-                    size_text = bytes(buf[pos:nl]).split(b";", 1)[0].strip(b" \t")
-                    if not size_text or len(size_text) > 16 or not _HEX.issuperset(size_text):
-                        raise BadRequest("invalid chunk size")
+                    size, data_at = line
                     # Framing (size lines, extensions) is bounded too, or tiny chunks with long
                     # extensions would buffer far more than the body cap.
-                    self._framing += nl + 2 - pos
+                    self._framing += data_at - pos
                     if self._framing > MAX_HEAD + self._got:
                         raise BadRequest("chunked framing too large")
-                    pos = nl + 2
-                    size = int(size_text, 16)
+                    pos = data_at
                     if size == 0:
                         state = _TRAILERS
                     else:
