@@ -40,6 +40,14 @@ class ServerConfig:
     listen: Listen = Listen("127.0.0.1", 7300)
     admin_listen: Listen = Listen("127.0.0.1", 7301)
     max_body_bytes: int = 8 * 1024 * 1024
+    # Largest upstream answer a non-streaming request may hold, after decompression. An LLM
+    # answer is rarely over a few MiB; this keeps a gzip bomb or a runaway body far below the
+    # pod's memory limit (the Helm chart gives the sidecar 128 MiB).
+    max_response_bytes: int = 16 * 1024 * 1024
+    # Largest single server-sent event from an upstream stream; a stream that sends more
+    # without ending the event fails as malformed (failover before the first byte, an explicit
+    # error after it).
+    max_event_bytes: int = 1024 * 1024
     drain_timeout: float = 20.0
     # Longest a request may wait for a rate-limit reset or a queue slot (SPEC §7).
     max_queue_wait: float = 5.0

@@ -32,7 +32,7 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _PORT = re.compile(r"\d{1,5}")
 
 SERVER_KEYS = (
-    "listen", "admin_listen", "max_body_bytes", "drain_timeout",
+    "listen", "admin_listen", "max_body_bytes", "max_response_bytes", "max_event_bytes", "drain_timeout",
     "max_queue_wait", "max_queue", "default_timeout", "log_requests",
 )  # fmt: skip
 PROVIDER_KEYS = (
@@ -80,6 +80,8 @@ def parse_server(issues: Issues, value: Any) -> ServerConfig:
         listen=listen,
         admin_listen=admin,
         max_body_bytes=n.size("max_body_bytes", base.max_body_bytes),
+        max_response_bytes=n.size("max_response_bytes", base.max_response_bytes),
+        max_event_bytes=n.size("max_event_bytes", base.max_event_bytes),
         drain_timeout=n.duration("drain_timeout", base.drain_timeout),
         max_queue_wait=n.duration("max_queue_wait", base.max_queue_wait),
         max_queue=n.int("max_queue", base.max_queue, min=0),

@@ -25,3 +25,11 @@ class MalformedResponse(HttpClientError):
 
 class PoolClosed(HttpClientError):
     """The provider's pool was closed (config reload retired it, or shutdown)."""
+
+
+class DeadlineExceeded(HttpClientError):
+    """The exchange's deadline passed while it waited (or before it could wait)."""
+
+
+class BodyTooLarge(MalformedResponse):
+    """The answer (after decompression) is over the size the caller allowed."""
