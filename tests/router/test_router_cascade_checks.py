@@ -1,11 +1,10 @@
-"""Cascade answer checks, including the small JSON Schema validator."""
+"""Cascade answer checks, json_schema included (validated by the jsonschema library)."""
 
 from __future__ import annotations
 
 import pytest
 
-from routecar.router.cascade import check_answer
-from routecar.router.jsonschema import validate
+from routecar.router.cascade import check_answer, schema_error as validate
 
 
 def answer(content="", finish="stop", tool_calls=None) -> dict:
@@ -44,16 +43,16 @@ def test_json_check():
 
 
 @pytest.mark.parametrize("content,error", [
-    ('{"kind": "person"}', "missing required property 'name'"),
+    ('{"kind": "person"}', "$: 'name' is a required property"),
     ('{"name": "Ada", "kind": "robot"}', "is not one of"),
-    ('{"name": "Ada", "kind": "person", "age": "old"}', "$.age: expected integer, got string"),
-    ('{"name": "Ada", "kind": "person", "age": -1}', "below minimum"),
-    ('{"name": "Ada", "kind": "person", "extra": 1}', "unexpected property 'extra'"),
-    ('{"name": "Ada", "kind": "person", "tags": ["a", 2]}', "$.tags[1]: expected string"),
-    ('{"name": "Ada", "kind": "person", "tags": ["a", "b", "c", "d"]}', "more than 3 items"),
-    ('{"name": "Ada", "kind": "person", "address": {}}', "$.address: missing required property 'city'"),
-    ('{"name": "", "kind": "person"}', "shorter than 1"),
-    ('[1, 2]', "$: expected object, got array"),
+    ('{"name": "Ada", "kind": "person", "age": "old"}', "$.age: 'old' is not of type 'integer'"),
+    ('{"name": "Ada", "kind": "person", "age": -1}', "less than the minimum"),
+    ('{"name": "Ada", "kind": "person", "extra": 1}', "('extra' was unexpected)"),
+    ('{"name": "Ada", "kind": "person", "tags": ["a", 2]}', "$.tags[1]: 2 is not of type 'string'"),
+    ('{"name": "Ada", "kind": "person", "tags": ["a", "b", "c", "d"]}', "is too long"),
+    ('{"name": "Ada", "kind": "person", "address": {}}', "$.address: 'city' is a required property"),
+    ('{"name": "", "kind": "person"}', "should be non-empty"),
+    ('[1, 2]', "$: [1, 2] is not of type 'object'"),
 ])
 def test_json_schema_violations(content, error):
     import orjson
@@ -70,6 +69,25 @@ def test_json_schema_edge_types():
     assert validate({"x": 1}, {"additionalProperties": {"type": "string"}}) is not None
     loop = {"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}}
     assert "too deep" in validate(1, loop)
+
+
+@pytest.mark.parametrize("schema,good,bad", [
+    # What the old hand-written validator got wrong: oneOf checked as anyOf, and pattern,
+    # uniqueItems, exclusiveMinimum silently ignored, so a cascade let bad answers through.
+    ({"oneOf": [{"type": "integer"}, {"type": "number"}]}, 1.5, 1),
+    ({"type": "string", "pattern": "^[a-z]+$"}, "abc", "ABC"),
+    ({"type": "array", "uniqueItems": True}, [1, 2], [1, 1]),
+    ({"type": "number", "exclusiveMinimum": 0}, 0.1, 0),
+])
+def test_keywords_the_old_validator_ignored(schema, good, bad):
+    assert validate(good, schema) is None
+    assert validate(bad, schema) is not None
+
+
+def test_an_invalid_schema_only_requires_json():
+    body = {"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "no-such-type"}}}}
+    assert check_answer(answer('{"a": 1}'), ("json_schema",), body) is None
+    assert check_answer(answer("nope"), ("json_schema",), body) == "json_schema"
 
 
 def test_json_schema_without_a_schema_in_the_request_only_requires_json():
