@@ -71,6 +71,11 @@ class RawServer:
                 self.closed_by_peer += 1
         except (ConnectionError, asyncio.IncompleteReadError):
             self.closed_by_peer += 1
+        except RuntimeError:
+            # uvloop refuses a write on a transport the peer has closed (asyncio drops it quietly)
+            if not writer.transport.is_closing():
+                raise
+            self.closed_by_peer += 1
         finally:
             self.open -= 1
             writer.close()

@@ -32,9 +32,21 @@ from .rawserver import RawServer, drain_until_eof, ok, read_request, respond_wit
     b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\nhi",  # latin-1 superscript two is a "digit" to str
     b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi",
+    # Two framings in one head is how requests get smuggled: refused, whichever comes first.
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: x-custom\r\nContent-Length: 2\r\n\r\nhi",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: x-custom\r\n\r\nhi",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+    b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX: a\x01b\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX: a\x7fb\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\x01\r\nContent-Length: 0\r\n\r\n",
 ], ids=["status-4-digits", "not-http", "no-status", "status-below-100", "101", "no-colon", "space-before-colon",
         "obs-fold", "empty-name", "bare-lf", "bare-cr", "conflicting-length", "negative-length", "hex-length",
-        "unicode-digit-length", "huge-length", "unknown-coding"])
+        "unicode-digit-length", "huge-length", "unknown-coding",
+        "duplicate-length", "coding-then-length", "length-then-coding", "chunked-and-length", "http2-version",
+        "control-byte-in-value", "nul-in-value", "del-in-value", "control-byte-in-reason"])
 async def test_malformed_head_fails_and_drops_the_socket(raw_server, make_pool, reply) -> None:
     srv = await raw_server(respond_with(reply, ok(b"fine")))
     pool: Pool = make_pool(srv.url)

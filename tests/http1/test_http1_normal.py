@@ -50,12 +50,12 @@ async def test_large_stream_read_slowly_arrives_whole_and_in_order(aio_server, m
     resp = await pool.request("GET", f"{url}/stream?bytes={total}", {})
     # Let the client fill its buffer without reading: flow control must stop it near _PAUSE_AT.
     for _ in range(400):
-        if resp._size > _PAUSE_AT:
+        if resp.buffered > _PAUSE_AT:
             break
         await asyncio.sleep(0.005)
     for _ in range(20):
         await asyncio.sleep(0)
-    assert _PAUSE_AT < resp._size < _PAUSE_AT + (1 << 20)
+    assert _PAUSE_AT < resp.buffered < _PAUSE_AT + (1 << 20)
     got = bytearray()
     for _ in range(100_000):
         piece = await resp.readany()

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from routecar.http1.connection import Connection
 from routecar.http1.errors import MalformedResponse
+from routecar.http1.response import Response
 
 from .rawserver import chunked
 
@@ -26,6 +27,7 @@ class Wire:
         self.released: list[bool] = []
         self.peer: socket.socket | None = None
         self.conn: Connection | None = None
+        self.last: Response | None = None
 
     async def open(self) -> "Wire":
         a, self.peer = socket.socketpair()
@@ -37,12 +39,12 @@ class Wire:
         conn = self.conn
         assert conn is not None and self.peer is not None
         head = f"{method} / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
-        waiter = conn.send(head, b"", method == "HEAD", asyncio.get_running_loop())
+        waiter = conn.send(head, b"", asyncio.get_running_loop())
         await asyncio.sleep(0)
         assert self.peer.recv(65536) == head
         for piece in pieces:
             conn.data_received(piece)
-        resp = await waiter
+        resp = self.last = await waiter
         return resp.status, await resp.read()
 
     def close(self) -> None:
@@ -68,6 +70,23 @@ async def test_chunked_one_byte_at_a_time_and_every_two_way_split() -> None:
         for cut in range(1, len(CHUNKED)):
             assert await wire.exchange([CHUNKED[:cut], CHUNKED[cut:]]) == (200, CHUNKED_BODY)
         assert wire.released == [True] * len(CHUNKED)
+    finally:
+        wire.close()
+
+
+INTERIM_THEN_LENGTH = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                       b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-A:  spaced  \r\n\r\nhello world")
+
+
+async def test_interim_answers_then_a_length_body_at_every_two_way_split() -> None:
+    wire = await Wire().open()
+    try:
+        assert await wire.exchange(_bytewise(INTERIM_THEN_LENGTH)) == (200, b"hello world")
+        for cut in range(1, len(INTERIM_THEN_LENGTH)):
+            pieces = [INTERIM_THEN_LENGTH[:cut], INTERIM_THEN_LENGTH[cut:]]
+            assert await wire.exchange(pieces) == (200, b"hello world")
+        assert wire.released == [True] * len(INTERIM_THEN_LENGTH)
+        assert wire.last is not None and wire.last.headers["X-A"] == "spaced" and wire.last.reason == "OK"
     finally:
         wire.close()
 
@@ -104,7 +123,7 @@ _pieces = st.lists(st.binary(min_size=0, max_size=40), max_size=8)
 
 
 @settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pieces=_pieces, ext=st.sampled_from([b"", b";x=1", b'; n="v;w"']),
+@given(pieces=_pieces, ext=st.sampled_from([b"", b";x=1", b';n="v;w"']),
        trailers=st.sampled_from([b"", b"A: 1\r\n", b"A: 1\r\nB: 2\r\n"]),
        cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
 def test_chunked_round_trip(pieces: list[bytes], ext: bytes, trailers: bytes, cuts: list[int]) -> None:

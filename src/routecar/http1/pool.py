@@ -2,7 +2,7 @@
 
 One pool per provider (SPEC: connection pooling per provider, never a session per request).
 At most `max_connections` sockets; a request beyond that waits for one to come back (its own
-deadline bounds the wait). Idle sockets are reused newest first (warm, least likely to have
+Deadline bounds the wait). Idle sockets are reused newest first (warm, least likely to have
 been closed by the server) and closed after `keepalive` seconds, shorter than the usual
 server-side keep-alive so we close first and never write into a socket the server is closing.
 """
@@ -18,7 +18,8 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from .connection import Connection
-from .errors import ConnectError, ConnectionBroken, PoolClosed
+from .deadline import NEVER, Deadline
+from .errors import ConnectError, ConnectionBroken, DeadlineExceeded, PoolClosed
 from .response import Response
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -86,41 +87,56 @@ class Pool:
     # -- requests ---------------------------------------------------------------------------
 
     async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes = b"",
-                      connect_timeout: float = 10.0) -> Response:
+                      connect_timeout: float = 10.0, deadline: Deadline | None = None,
+                      max_body: int | None = None) -> Response:
         """Send one request; returns once the response head is in (the body is read from it).
 
-        Raises ConnectError, ConnectionBroken, MalformedResponse or PoolClosed. Cancelling the
-        caller (its deadline) drops the socket, never returns it to the pool half-used.
+        `deadline` bounds every wait, here (a pool slot, the connect, the response head) and in
+        the Response's reads, which keep it; past it a wait raises DeadlineExceeded and the
+        socket is dropped. `connect_timeout` bounds each new socket's connect on its own.
+        `max_body` caps the whole body after decompression (BodyTooLarge); without it only the
+        bytes held at a time are bounded, which suits streams.
+
+        Raises ConnectError, ConnectionBroken, MalformedResponse, DeadlineExceeded or
+        PoolClosed; ValueError for a request that cannot be sent. Cancelling the caller drops
+        the socket, never returns it to the pool half-used.
         """
         head = self._head(method, self.origin.target(url), headers, len(body))
+        if deadline is not None:
+            deadline.check()
         loop = asyncio.get_running_loop()
-        conn = await self._acquire(loop, connect_timeout)
+        conn = await self._acquire(loop, connect_timeout, deadline)
         try:
-            return await self._exchange(conn, head, body, method, loop)
+            return await self._exchange(conn, head, body, loop, deadline, max_body)
         except ConnectionBroken:
             if not conn.reused or conn.heard:
                 raise
         # A reused socket closed without a byte of answer: the server dropped it as idle while
         # the request was on its way (the keep-alive race), so the request was never read. One
         # more try on a fresh socket; failing that, the error is the dispatcher's to handle.
-        conn = await self._acquire(loop, connect_timeout, fresh=True)
-        return await self._exchange(conn, head, body, method, loop)
+        conn = await self._acquire(loop, connect_timeout, deadline, fresh=True)
+        return await self._exchange(conn, head, body, loop, deadline, max_body)
 
     @staticmethod
-    async def _exchange(conn: Connection, head: bytes, body: bytes, method: str,
-                        loop: asyncio.AbstractEventLoop) -> Response:
+    async def _exchange(conn: Connection, head: bytes, body: bytes, loop: asyncio.AbstractEventLoop,
+                        deadline: Deadline | None, max_body: int | None) -> Response:
         try:
-            waiter = conn.send(head, body, method == "HEAD", loop)
+            waiter = conn.send(head, body, loop, deadline, max_body)
         except BaseException:
             conn.abort()
             raise
         try:
-            return await waiter
+            if deadline is None:
+                return await waiter
+            return await deadline.wait(waiter)
         except BaseException:
             conn.abort()
             raise
 
     def _head(self, method: str, target: str, headers: Mapping[str, str], length: int) -> bytes:
+        if method == "HEAD":
+            # llhttp cannot be told that a response carries no body, so HEAD is not offered.
+            raise ValueError("HEAD requests are not supported")
         lines = [f"{method} {target} HTTP/1.1\r\n", self._fixed_head]
         for name, value in headers.items():
             if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
@@ -132,14 +148,14 @@ class Pool:
 
     # -- connections --------------------------------------------------------------------------
 
-    async def _acquire(self, loop: asyncio.AbstractEventLoop, connect_timeout: float,
+    async def _acquire(self, loop: asyncio.AbstractEventLoop, connect_timeout: float, deadline: Deadline | None,
                        fresh: bool = False) -> Connection:
         while True:
             if self.closed:
                 raise PoolClosed("the provider's connection pool is closed")
             idle = self._idle
             if fresh and self._open < self.max_connections:
-                return await self._connect(loop, connect_timeout)
+                return await self._connect(loop, connect_timeout, deadline)
             if idle:
                 limit = time.monotonic() - self.keepalive
                 while idle:
@@ -149,29 +165,42 @@ class Pool:
                         return conn
                     self._forget(conn)
             if self._open < self.max_connections:
-                return await self._connect(loop, connect_timeout)
+                return await self._connect(loop, connect_timeout, deadline)
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
             try:
-                await waiter
+                if deadline is None:
+                    await waiter
+                else:
+                    await deadline.wait(waiter)
             except BaseException:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-                elif waiter.done() and not waiter.cancelled():
+                elif waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     self._wake()  # pass the turn on: we were woken but will not use it
                 raise
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop, connect_timeout: float) -> Connection:
+    async def _connect(self, loop: asyncio.AbstractEventLoop, connect_timeout: float,
+                       deadline: Deadline | None) -> Connection:
         self._open += 1
         o = self.origin
+        # The connect has its own budget per socket; the request's deadline may end it sooner.
+        # Task cancellation (asyncio.timeout_at) is safe here: the awaited connect is ours alone.
+        until = loop.time() + connect_timeout
+        by_deadline = deadline is not None and deadline.when <= until
+        if by_deadline:
+            assert deadline is not None
+            until = deadline.when
         try:
-            async with asyncio.timeout(connect_timeout):
+            async with asyncio.timeout_at(until if until != NEVER else None):
                 _, conn = await loop.create_connection(
                     lambda: Connection(self._release), o.host, o.port, ssl=self._ssl,
                     server_hostname=o.host if self._ssl is not None else None)
         except (TimeoutError, asyncio.TimeoutError):
             self._open -= 1
             self._wake()
+            if by_deadline:
+                raise DeadlineExceeded(f"deadline passed while connecting to {o.host}:{o.port}") from None
             raise ConnectError(f"connect to {o.host}:{o.port} timed out", timeout=True) from None
         except (OSError, ssl.SSLError, socket.gaierror) as exc:
             self._open -= 1
