@@ -6,7 +6,7 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 
-from routecar.http1.server import Server
+from routecar.http1.server import OwnAnswerHeaders, Server
 
 from .wire import Routes, ServeFactory, Served
 
@@ -16,8 +16,10 @@ async def serve() -> AsyncIterator[ServeFactory]:
     started: list[Served] = []
 
     async def make(routes: Routes, *, max_body: int = 1 << 20, closing: Callable[[], bool] = lambda: False,
-                   keepalive: float = 75.0, app: Any = None) -> Served:
-        server = Server(routes, app if app is not None else {}, lambda: max_body, closing, keepalive)
+                   keepalive: float = 75.0, app: Any = None, own_answer_headers: OwnAnswerHeaders | None = None
+                   ) -> Served:
+        server = Server(routes, app if app is not None else {}, lambda: max_body, closing, keepalive,
+                        own_answer_headers)
         served = Served(server, await server.listen("127.0.0.1", 0))
         started.append(served)
         return served

@@ -57,7 +57,7 @@ async def test_chunked_body_one_byte_per_read(serve: ServeFactory) -> None:
     for i in range(len(raw) - 1):
         writer.write(raw[i:i + 1])
         # Each byte lands in its own data_received: the parser resumes from every cut.
-        await wait_until(lambda: conn.reader.fed == i + 1, f"byte {i} to arrive")
+        await wait_until(lambda: conn.reader.received == i + 1, f"byte {i} to arrive")
     writer.write(raw[-1:])
     assert (await read_reply(reader)).json()["body"] == "abccccccccccccccccccccd"
 

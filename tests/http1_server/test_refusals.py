@@ -1,9 +1,15 @@
-"""Bytes that are not an acceptable request: a 4xx JSON error, then the socket closes."""
+"""Bytes that are not an acceptable request: a 4xx JSON error, then the socket closes.
+
+The syntax is llhttp's: where it is more lenient than the old hand parser (one extra space in
+the request line is read as one separator) or stricter (whitespace around a chunk size,
+duplicate equal Content-Lengths), the cases follow llhttp. More hostile shapes, and what is
+(not) echoed, are in test_hostile_clients."""
 
 from __future__ import annotations
 
 import pytest
 
+from routecar.http1.request_reader import MAX_TRAILER_BYTES, MAX_TRAILERS
 from routecar.http1.server import MAX_HEAD
 
 from .wire import ServeFactory, closed, echo, read_reply
@@ -14,7 +20,9 @@ TE = b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 CASES = {
     "no version": (b"GET /echo\r\n\r\n", 400),
     "unknown version": (b"GET /echo HTTP/2.0\r\n\r\n", 400),
-    "extra space": (b"GET  /echo HTTP/1.1\r\n\r\n", 400),
+    "space inside the target": (b"GET /ec ho HTTP/1.1\r\n\r\n", 400),
+    "HTTP/0.9 request line": (b"GET /echo\r\n\r\n", 400),
+    "unknown method": (b"BREW /echo HTTP/1.1\r\n\r\n", 400),
     "method not a token": (b"G@T /echo HTTP/1.1\r\n\r\n", 400),
     "header without colon": (b"GET /echo HTTP/1.1\r\nNoColon\r\n\r\n", 400),
     "space before colon": (b"GET /echo HTTP/1.1\r\nHost : x\r\n\r\n", 400),
@@ -24,6 +32,7 @@ CASES = {
     "bare CR in a value": (b"GET /echo HTTP/1.1\r\nX-A: a\rb\r\n\r\n", 400),
     "CL and TE": (b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
     "two different CLs": (b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+    "two equal CLs": (b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400),
     "negative CL": (b"POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
     "signed CL": (b"POST /echo HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc", 400),
     "CL list": (b"POST /echo HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc", 400),
@@ -34,11 +43,14 @@ CASES = {
     "bad chunk size": (TE + b"zz\r\nab\r\n0\r\n\r\n", 400),
     "empty chunk size": (TE + b"\r\nab\r\n0\r\n\r\n", 400),
     "chunk without CRLF": (TE + b"2\r\nabc\r\n0\r\n\r\n", 400),
-    "chunk size line too long": (TE + b"1;" + b"e" * 8000, 400),
-    "complete chunk size line too long": (TE + b"1;" + b"e" * 8000 + b"\r\na\r\n0\r\n\r\n", 400),
+    "space before a chunk extension": (TE + b"5 ;a=b\r\nhello\r\n0\r\n\r\n", 400),
+    "chunk size line too long": (TE + b"1;" + b"e" * (40 << 10), 400),
+    "complete chunk size line too long": (TE + b"1;" + b"e" * (40 << 10) + b"\r\na\r\n0\r\n\r\n", 400),
     "unsupported Expect": (b"POST /echo HTTP/1.1\r\nExpect: something\r\nContent-Length: 1\r\n\r\na", 417),
     "head over the limit": (b"GET /echo HTTP/1.1\r\nX-Big: " + b"a" * (MAX_HEAD + 10), 431),
-    "trailers over the limit": (TE + b"0\r\n" + b"X-T: " + b"t" * (32 << 10) + b"\r\n", 431),
+    "trailers over the limit": (TE + b"0\r\n" + b"X-T: " + b"t" * (MAX_TRAILER_BYTES + 1) + b"\r\n\r\n", 431),
+    "too many trailers": (TE + b"0\r\n" + b"X-T: t\r\n" * (MAX_TRAILERS + 1) + b"\r\n", 431),
+    "a trailer that never ends": (TE + b"0\r\n" + b"X-T: " + b"t" * (40 << 10), 400),
     "chunk framing over the limit": (TE + (b"1;" + b"e" * 4000 + b"\r\na\r\n") * 40, 400),
 }
 

@@ -1,10 +1,13 @@
-"""What endpoints see and return on routecar's HTTP/1.1 server: Request, Response, StreamResponse."""
+"""What endpoints see and return on routecar's HTTP/1.1 server (Request, Response, StreamResponse),
+and the rules every answer header passes."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Union
 
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -17,16 +20,57 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 Handler = Callable[["Request"], Awaitable[Any]]
+# Headers the application adds to every answer the server writes itself (no endpoint ran, or
+# its answer failed): given the request, or None when the bytes never made a request head.
+OwnAnswerHeaders = Callable[[Optional["Request"]], Mapping[str, str]]
+
+log = logging.getLogger("routecar.server")
+
+
+# One header line as RFC 9110 allows it: a token name, then a value of visible bytes, spaces and
+# tabs (obs-text included). No other control byte: a NUL or ESC echoed from somewhere must not
+# reach the app, and a CR or LF would split the answer in two.
+_LINES = re.compile(r"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+: [\t\x20-\x7e\x80-\xff]*\r\n)*")
 
 
 def header_block(headers: Mapping[str, Any], skip: frozenset[str]) -> bytes:
-    """`Name: value` lines for every header not in `skip` (lower-case names), as one block."""
+    """`Name: value` lines for every header not in `skip` (lower-case names), as one block.
+    Raises ValueError for a name or value that cannot go on the wire as it is."""
     lines = [f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() not in skip]
     block = "".join(lines)
-    if block.count("\n") != len(lines) or block.count("\r") != len(lines):  # would split the answer in two
-        bad = next(name for name, value in headers.items() if "\n" in f"{name}{value}" or "\r" in f"{name}{value}")
-        raise ValueError(f"CR or LF in response header {bad!r}")
+    # The line count catches a value carrying a whole extra line (which _LINES alone would pass).
+    if block.count("\n") != len(lines) or not _LINES.fullmatch(block):
+        bad = next(line for line in lines if line.count("\n") != 1 or not _LINES.fullmatch(line))
+        raise ValueError(f"response header {bad.partition(':')[0][:64]!r} cannot be sent as it is")
     return block.encode("latin-1")
+
+
+def with_own_headers(headers: Mapping[str, str], hook: "OwnAnswerHeaders | None", request: "Request | None",
+                     skip: frozenset[str]) -> dict[str, str]:
+    """`headers` plus the hook's, for an answer the server writes itself. The hook's never replace
+    one of `headers` or a `skip` (framing) header; one that could not go on the wire, or the hook
+    raising, is logged and left out: a hook can never break the answer."""
+    merged = dict(headers)
+    if hook is None:
+        return merged
+    try:
+        extra = list(hook(request).items())
+    except Exception:
+        log.exception("own_answer_headers failed; the answer goes without its headers")
+        return merged
+    taken = {name.lower() for name in merged} | skip
+    for name, value in extra:
+        try:
+            if not isinstance(name, str):
+                raise TypeError("a header name is a str")
+            header_block({name: value}, skip)  # the rules every answer's headers pass
+        except Exception:
+            log.warning("own_answer_headers gave a header that cannot be sent: %r", name)
+            continue
+        if name.lower() not in taken:
+            taken.add(name.lower())
+            merged[name] = value
+    return merged
 
 
 class _Body:

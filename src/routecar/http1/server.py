@@ -3,13 +3,14 @@
 Why not aiohttp's web server here: the data port has four endpoints, JSON bodies and SSE
 answers, and every request pays for the framework around them (application router,
 middlewares and signals, request/response objects, the payload stream, header
-re-serialization). This server parses a request head in one pass, reads the (bounded) body
-whole, runs the endpoint in its own task (so an app that hangs up cancels its request and the
-upstream call with it), and writes a unary answer in one socket write. The admin port uses it
-too, with no body allowed.
+re-serialization). This server has llhttp parse a request (request_reader), reads the (bounded)
+body whole, runs the endpoint in its own task (so an app that hangs up cancels its request and
+the upstream call with it), and writes a unary answer in one socket write. The admin port uses
+it too, with no body allowed.
 
-Strict where safety needs it (request smuggling: conflicting or doubled framing is refused;
-header syntax; size limits); a malformed request gets a 400 JSON error and the socket closes.
+A request llhttp refuses (control bytes, bad names, smuggling shapes) or that is over a size
+limit gets a 4xx JSON error and the socket closes. The answers the server writes itself (404,
+405, 500 and those refusals) carry the application's `own_answer_headers`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from typing import Any, Callable, Mapping
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .messages import REASONS, Handler, Request, Response, StreamResponse, error_json, header_block, http_date
-from .request_reader import MAX_HEAD, BadRequest, ReadRequest, RequestReader
+from .messages import (REASONS, Handler, OwnAnswerHeaders, Request, Response, StreamResponse, error_json, header_block,
+                       http_date, with_own_headers)
+from .request_reader import MAX_HEAD, BadRequest, Head, ReadRequest, RequestReader
 
-__all__ = ["MAX_HEAD", "BadRequest", "Handler", "Request", "Response", "Server", "StreamResponse", "error_json",
-           "http_date"]
+__all__ = ["MAX_HEAD", "BadRequest", "Handler", "OwnAnswerHeaders", "Request", "Response", "Server", "StreamResponse",
+           "error_json", "http_date"]
 
 log = logging.getLogger("routecar.server")
 
@@ -34,18 +36,26 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _HOP_BY_HOP = frozenset(("content-length", "transfer-encoding", "connection", "date", "keep-alive"))
 _CLOSE = b"Connection: close\r\n"
 _KEEP_ALIVE_10 = b"Connection: keep-alive\r\n"  # an HTTP/1.0 app closes unless told otherwise
-# After refusing a body (413), keep reading and dropping it this long before closing, so the
-# app reads our answer instead of a reset for the unread bytes.
+# After refusing a request or its body, keep reading and dropping what the app still sends this
+# long before closing, so it reads our answer instead of a reset for the unread bytes.
 _LINGER_S = 2.0
+# Bytes of pipelined requests held unparsed while one is answered; past this, reading pauses
+# until the answer is out (the app's next request waits in its own socket buffer).
+_HELD_BYTES = 64 << 10
 
 
 class Server:
     """Routes by exact path; `handler(request)` returns a Response, an aiohttp-style response
-    (status/body/headers), or a StreamResponse it has already written."""
+    (status/body/headers with a bytes body), or a StreamResponse it has already written.
+
+    `own_answer_headers(request_or_None)` adds headers to the answers the server writes without
+    an endpoint (404, 405, 500, refused requests); a name or value that could not go on the
+    wire, or the hook raising, is logged and left out, never breaking the answer. The server's
+    own headers (Content-Type, Allow, framing) win over the hook's."""
 
     def __init__(self, routes: Mapping[str, Mapping[str, Handler]], app: Mapping[Any, Any],
                  max_body: Callable[[], int], closing: Callable[[], bool] = lambda: False,
-                 keepalive: float = 75.0):
+                 keepalive: float = 75.0, own_answer_headers: OwnAnswerHeaders | None = None):
         self.routes = {path: dict(methods) for path, methods in routes.items()}
         for methods in self.routes.values():
             if "GET" in methods and "HEAD" not in methods:
@@ -54,11 +64,16 @@ class Server:
         self.max_body = max_body
         self.closing = closing  # draining: every answer says Connection: close
         self.keepalive = keepalive
+        self.own_answer_headers = own_answer_headers
         self.connections: set[_Connection] = set()
         self._server: asyncio.base_events.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._date_at = 0
         self._date = b""
+
+    def own_headers(self, request: Request | None, headers: Mapping[str, str]) -> dict[str, str]:
+        """`headers` (the server's own for an answer) with the hook's added where they do not clash."""
+        return with_own_headers(headers, self.own_answer_headers, request, _HOP_BY_HOP)
 
     def date(self) -> bytes:
         now = time.time()
@@ -171,8 +186,10 @@ class _Connection(asyncio.Protocol):
             return
         self.reader.feed(data)
         if self.busy:
-            if self.reader.buffered > MAX_HEAD and not self._read_paused:
-                self._read_paused = True  # a pipelining app waits until this answer is out
+            # Not parsed while a request is answered: a pipelined request is held as bytes, and
+            # past _HELD_BYTES the app waits until this answer is out.
+            if self.reader.buffered > _HELD_BYTES and not self._read_paused:
+                self._read_paused = True
                 self.transport.pause_reading()
             return
         self._next()
@@ -184,27 +201,29 @@ class _Connection(asyncio.Protocol):
         try:
             read = reader.next()
         except BadRequest as exc:
-            self._refuse(exc.status, str(exc))
+            self._refuse(exc)
             return
         if read is None:
-            if reader.continue_due:
-                reader.continue_due = False
-                if not self.closed:
-                    self.transport.write(_CONTINUE)
+            # Sent only now that this request's body is the next thing to read (never while an
+            # earlier pipelined request is answered, never once any of the body is here).
+            if reader.take_continue() and not self.closed:
+                self.transport.write(_CONTINUE)
             return
         self.busy = True
         self.task = self.loop.create_task(self._run(self._request(read)))
 
     def _request(self, read: ReadRequest) -> Request:
-        head = read.head
-        keep_alive = head.keep_alive
+        keep_alive = read.head.keep_alive
         if read.too_large:
             keep_alive = False  # the rest of the body is never read
             self.reader.discard()
             self.lingering = True
+        return self._make_request(read.head, read.body, keep_alive)
+
+    def _make_request(self, head: Head, body: bytes, keep_alive: bool) -> Request:
         path, _, query = head.target.partition("?")
         return Request(head.method, path, query, CIMultiDictProxy(CIMultiDict(head.pairs)), self.server.app,
-                       head.length, read.body, keep_alive, self, head.version)
+                       head.length, body, keep_alive, self, head.version)
 
     async def _run(self, request: Request) -> None:
         server = self.server
@@ -212,13 +231,15 @@ class _Connection(asyncio.Protocol):
         try:
             if methods is None:
                 answer: Any = Response(404, error_json(404, f"Unknown endpoint {request.method} {request.path}.",
-                                                       "not_found"), content_type="application/json")
+                                                       "not_found"),
+                                       server.own_headers(request, {"Content-Type": "application/json"}))
             else:
                 handler = methods.get(request.method)
                 if handler is None:
                     answer = Response(405, error_json(405, f"{request.method} is not allowed on {request.path}.",
                                                       "method_not_allowed"),
-                                      {"Allow": ", ".join(sorted(methods))}, content_type="application/json")
+                                      server.own_headers(request, {"Allow": ", ".join(sorted(methods)),
+                                                                   "Content-Type": "application/json"}))
                 else:
                     answer = await handler(request)
         except asyncio.CancelledError:
@@ -228,9 +249,9 @@ class _Connection(asyncio.Protocol):
         except ConnectionResetError as exc:
             if self.closed:
                 return  # the app hung up (a write failed); nothing to answer
-            answer = self._internal_error(exc)  # an upstream socket's error, not the app's
+            answer = self._internal_error(exc, request)  # an upstream socket's error, not the app's
         except Exception as exc:
-            answer = self._internal_error(exc)
+            answer = self._internal_error(exc, request)
         if self.closed:
             return
         if self.streamed is request and not isinstance(answer, StreamResponse):
@@ -250,20 +271,19 @@ class _Connection(asyncio.Protocol):
         try:
             close = self._write_whole(answer, request)
         except Exception as exc:  # an answer that cannot be put on the wire (header text, body type)
-            close = self._write_whole(self._internal_error(exc), request)
+            close = self._write_whole(self._internal_error(exc, request), request)
         self._done(close)
 
-    @staticmethod
-    def _internal_error(exc: BaseException) -> Response:
+    def _internal_error(self, exc: BaseException, request: Request) -> Response:
         # An endpoint bug: a clean 500, never a traceback.
         log.error("internal error in an endpoint", exc_info=exc)
         return Response(500, error_json(500, "routecar hit an internal error.", "internal_error"),
-                        content_type="application/json")
+                        self.server.own_headers(request, {"Content-Type": "application/json"}))
 
     def _write_whole(self, answer: Any, request: Request) -> bool:
         body = answer.body or b""
-        if not isinstance(body, (bytes, bytearray)):
-            body = bytes(body._value) if hasattr(body, "_value") else b""
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            raise TypeError(f"an answer body must be bytes, not {type(body).__name__}")
         close = not request.keep_alive or self.close_after or self.server.closing()
         status = answer.status
         head = b"HTTP/1.1 %d %b\r\n%bContent-Length: %d\r\nDate: %b\r\n%b\r\n" % (
@@ -312,17 +332,25 @@ class _Connection(asyncio.Protocol):
         if self._read_paused:
             self._read_paused = False
             self.transport.resume_reading()
-        if self.reader.buffered:
+        if self.reader.buffered or self.reader.ready:
             self._next()  # a request that arrived while this one was answered
 
-    def _refuse(self, status: int, message: str) -> None:
-        body = error_json(status, f"Bad HTTP request: {message}.", "bad_http_request")
-        if not self.closed:
-            self.transport.write(b"HTTP/1.1 %d %b\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                                 b"Connection: close\r\n\r\n%b" % (status, REASONS.get(status, b"Bad Request"),
-                                                                   len(body), body))
-            self.closed = True
-            self.transport.close()
+    def _refuse(self, exc: BadRequest) -> None:
+        """The JSON error for bytes that are not an acceptable request, then the close. Nothing of
+        the request is echoed: the message is the reader's own text."""
+        if self.closed:
+            return
+        status = exc.status
+        if status == 500:  # a bug of ours, not the app's bytes
+            log.error("could not read a request", exc_info=exc)
+        request = self._make_request(exc.head, b"", False) if exc.head is not None else None
+        headers = header_block(self.server.own_headers(request, {"Content-Type": "application/json"}), _HOP_BY_HOP)
+        body = error_json(status, f"Bad HTTP request: {exc}.", "bad_http_request")
+        self.transport.write(b"HTTP/1.1 %d %b\r\n%bContent-Length: %d\r\nDate: %b\r\n%b\r\n%b" % (
+            status, REASONS.get(status, b"Bad Request"), headers, len(body), self.server.date(), _CLOSE, body))
+        self.reader.discard()
+        self.lingering = True  # the app may still be sending the refused request
+        self._close()
 
     def _close(self) -> None:
         if self.closed:
