@@ -1,10 +1,17 @@
 """One upstream attempt over HTTP: the only place that touches the network.
 
 Time budgets (SPEC §7): connect, first token (response headers plus, for streams, the first
-content chunk), idle between chunks, and the request's own deadline, whichever ends first. A
-stream is only handed to the app once its first content chunk is in hand; preamble frames
+*content* chunk: comments, keep-alive pings and empty preamble frames do not count), idle
+(no *progress*, i.e. no new chunk, between content), total, and the request's own deadline,
+whichever ends first. Each attempt holds one `http1.Deadline` that every wait of the exchange
+goes through, so a budget fires on time even while the upstream keeps sending bytes.
+
+A stream is only handed to the app once its first content chunk is in hand; preamble frames
 that came before are held back, so an attempt that dies early fails over without the app
 having seen a byte.
+
+Memory: a non-streaming answer is capped at `server.max_response_bytes` after decompression,
+a single stream event at `server.max_event_bytes`; over either the attempt fails as malformed.
 """
 
 from __future__ import annotations
@@ -16,14 +23,13 @@ from typing import Any, AsyncIterator, Callable
 import orjson
 
 from ..config.model import Timeouts
-from ..http1 import ConnectError, HttpClientError, MalformedResponse, Pool, Response
+from ..http1 import NEVER, ConnectError, Deadline, DeadlineExceeded, HttpClientError, MalformedResponse, Pool, Response
 from ..providers.base import Adapter, Chunk, StreamDecoder, UpstreamRequest, UpstreamStreamError
-from ..providers.sse import SSEParser
-from .deadlines import expired, ticker
+from ..providers.sse import EventTooLarge, SSEParser
 from .outcome import AttemptFailure
 
-_READ_SIZE = 2**16
-_NEVER = float("inf")
+# An error answer is read for its message only; a larger one is cut (the status is what counts).
+_MAX_ERROR_BODY = 64 << 10
 
 
 @dataclass(slots=True)
@@ -45,11 +51,6 @@ class StreamBroken(Exception):
         self.detail = detail
 
 
-async def _send(pool: Pool, req: UpstreamRequest, timeouts: Timeouts, budget: float) -> Response:
-    return await pool.request(req.method, req.url, req.headers, req.body,
-                              connect_timeout=min(timeouts.connect, budget))
-
-
 def _connect_failure(exc: ConnectError) -> AttemptFailure:
     return AttemptFailure("connect", detail="connect timeout" if exc.timeout else str(exc))
 
@@ -65,52 +66,51 @@ def _client_failure(exc: HttpClientError, answered: bool) -> AttemptFailure:
 
 async def _http_failure(resp: Response, adapter: Adapter) -> AttemptFailure:
     try:
-        payload = await resp.read()
-    except HttpClientError:
+        payload = await resp.read(limit=_MAX_ERROR_BODY)
+    except HttpClientError:  # cut, too large, or out of time: the status says enough
         payload = b""
-    return AttemptFailure("http", status=resp.status, error=adapter.parse_error(resp.status, payload), headers=resp.headers)
+    return AttemptFailure("http", status=resp.status, error=adapter.parse_error(resp.status, payload),
+                          headers=resp.headers)
 
 
 async def call_unary(
-    session: Pool,
+    pool: Pool,
     req: UpstreamRequest,
     parse: Callable[[bytes], dict[str, Any]],
     adapter: Adapter,
     timeouts: Timeouts,
     deadline: float,
+    max_body: int,
 ) -> UnaryAnswer | AttemptFailure:
     loop = asyncio.get_running_loop()
     start = loop.time()
-    budget = min(timeouts.total, deadline - start)
-    if budget <= 0:
+    end = min(start + timeouts.total, deadline)
+    if end <= start:
         return AttemptFailure("timeout", detail="no time left")
     # The answer must start within first_token (a dead upstream costs no more than that), and
-    # the whole body arrive within total.
-    head_budget = min(timeouts.first_token, budget)
-    answered = False
+    # the whole body arrive by `end`.
+    head_end = min(start + timeouts.first_token, end)
+    timer = Deadline(loop, head_end)
     resp: Response | None = None
-    timer = ticker(loop).arm(start + head_budget)
     try:
-        resp = await _send(session, req, timeouts, budget)
-        answered = True
-        timer.when = start + budget
+        resp = await pool.request(req.method, req.url, req.headers, req.body, connect_timeout=timeouts.connect,
+                                  deadline=timer, max_body=max_body)
+        timer.move(end)
         if resp.status >= 400:
             return await _http_failure(resp, adapter)
         payload = await resp.read()
-    except asyncio.CancelledError:
-        if resp is not None:
-            resp.close()
-        if not expired(timer):
-            raise
-        if not answered and head_budget < budget:
-            return AttemptFailure("first_token_timeout", detail=f"no answer within {head_budget:.3g}s")
-        return AttemptFailure("timeout", detail=f"no complete answer within {budget:.3g}s")
+    except DeadlineExceeded:
+        if resp is None and head_end < end:
+            return AttemptFailure("first_token_timeout", detail=f"no answer within {head_end - start:.3g}s")
+        return AttemptFailure("timeout", detail=f"no complete answer within {end - start:.3g}s")
     except HttpClientError as exc:
-        return _client_failure(exc, answered)
+        return _client_failure(exc, resp is not None)
     except ValueError as exc:  # a request header with a line break: never sent
         return AttemptFailure("malformed", detail=f"request not sendable: {exc}")
     finally:
-        ticker(loop).disarm(timer)
+        timer.cancel()
+        if resp is not None:
+            resp.close()
     try:
         body = parse(payload)
     except (ValueError, TypeError, KeyError) as exc:
@@ -123,13 +123,14 @@ class OpenedStream:
     """A stream whose first content chunk has arrived; the rest is read on demand."""
 
     resp: Response
+    timer: Deadline
     parser: SSEParser
     decoder: StreamDecoder
     head: list[Chunk]
     started: float
     ttft: float
     idle: float
-    deadline: float
+    end: float  # total budget and request deadline, on the loop's clock
     pending: list[Chunk] = field(default_factory=list)
     finished: bool = False
 
@@ -137,47 +138,58 @@ class OpenedStream:
         """Chunks after the head, one upstream event at a time, never coalesced."""
         loop = asyncio.get_running_loop()
         resp = self.resp
-        deadlines = ticker(loop)
-        # Armed only while waiting on the upstream: time the app takes to read is not idle time.
-        timer = deadlines.arm(_NEVER)
+        timer = self.timer
         try:
+            # Time the app takes to read is not upstream idle time: the deadline runs only
+            # while waiting on the upstream, and only progress (a new chunk) pushes it on.
+            timer.move(NEVER)
             for chunk in self.pending:
                 yield chunk
             self.pending = []
+            timer.move(min(loop.time() + self.idle, self.end))
             while not self.decoder.done:
-                timer.when = min(loop.time() + self.idle, self.deadline)
                 try:
                     data = await resp.readany()
-                except asyncio.CancelledError:
-                    if not expired(timer):
-                        raise
-                    which = "timeout" if loop.time() >= self.deadline - 0.02 else "idle_timeout"
+                except DeadlineExceeded:
+                    which = "timeout" if loop.time() >= self.end - 0.002 else "idle_timeout"
                     raise StreamBroken(which, "upstream stalled mid-stream") from None
                 except MalformedResponse as exc:
                     raise StreamBroken("malformed", str(exc)) from None
                 except HttpClientError as exc:
                     raise StreamBroken("stream_broken", type(exc).__name__) from None
-                timer.when = _NEVER
                 if not data:
                     for chunk in _decode_events(self.decoder, self.parser.flush()):
                         yield chunk
                     if not self.decoder.done and not self.finished:
                         raise StreamBroken("stream_broken", "upstream closed the stream before it was complete")
                     break
-                for chunk in _decode_events(self.decoder, self.parser.feed(data)):
-                    if chunk.data.get("choices") and any(c.get("finish_reason") for c in chunk.data["choices"]):
+                chunks = _decode_events(self.decoder, _feed(self.parser, data))
+                if not chunks:
+                    continue  # comments, pings: bytes, but no progress
+                timer.move(NEVER)
+                for chunk in chunks:
+                    choices = chunk.data.get("choices")
+                    if choices and any(c.get("finish_reason") for c in choices):
                         self.finished = True
                     yield chunk
+                timer.move(min(loop.time() + self.idle, self.end))
         finally:
-            deadlines.disarm(timer)
             self.close()
 
     def close(self) -> None:
+        self.timer.cancel()
         if not self.resp.closed:
             self.resp.close()
 
 
-def _decode_events(decoder: StreamDecoder, events) -> list[Chunk]:
+def _feed(parser: SSEParser, data: bytes) -> list[Any]:
+    try:
+        return parser.feed(data)
+    except EventTooLarge as exc:
+        raise StreamBroken("malformed", str(exc)) from None
+
+
+def _decode_events(decoder: StreamDecoder, events: list[Any]) -> list[Chunk]:
     out: list[Chunk] = []
     for event in events:
         try:
@@ -190,69 +202,58 @@ def _decode_events(decoder: StreamDecoder, events) -> list[Chunk]:
 
 
 async def open_stream(
-    session: Pool,
+    pool: Pool,
     req: UpstreamRequest,
     adapter: Adapter,
     upstream_model: str,
     timeouts: Timeouts,
     deadline: float,
+    max_event: int,
 ) -> OpenedStream | AttemptFailure:
     loop = asyncio.get_running_loop()
     start = loop.time()
-    budget = min(timeouts.first_token, timeouts.total, deadline - start)
-    if budget <= 0:
+    end = min(start + timeouts.total, deadline)
+    first_end = min(start + timeouts.first_token, end)
+    if first_end <= start:
         return AttemptFailure("timeout", detail="no time left")
     resp: Response | None = None
     head: list[Chunk] = []
-    parser = SSEParser()
+    parser = SSEParser(max_event)
     decoder = adapter.stream_decoder(upstream_model)
-    deadlines = ticker(loop)
-    timer = deadlines.arm(start + budget)
+    timer = Deadline(loop, first_end)
+    handed_over = False
     try:
-        resp = await _send(session, req, timeouts, budget)
+        resp = await pool.request(req.method, req.url, req.headers, req.body, connect_timeout=timeouts.connect,
+                                  deadline=timer)
         if resp.status >= 400:
             return await _http_failure(resp, adapter)
         ctype = resp.headers.get("content-type", "")
         if "event-stream" not in ctype and "json" not in ctype:
-            resp.close()
             return AttemptFailure("malformed", status=resp.status, detail=f"not a stream (content-type {ctype or 'none'})")
         while True:
             data = await resp.readany()
-            if not data:
-                events = parser.flush()
-            else:
-                events = parser.feed(data)
-            chunks = _decode_events(decoder, events)
+            chunks = _decode_events(decoder, _feed(parser, data) if data else parser.flush())
             for i, chunk in enumerate(chunks):
                 head.append(chunk)
                 if chunk.has_content:
-                    opened = OpenedStream(resp, parser, decoder, head, start, loop.time() - start,
-                                          timeouts.idle, min(deadline, start + timeouts.total))
+                    opened = OpenedStream(resp, timer, parser, decoder, head, start, loop.time() - start,
+                                          timeouts.idle, end)
                     opened.pending = chunks[i + 1:]
+                    handed_over = True  # the stream owns the response and its deadline now
                     return opened
             if not data or decoder.done:
-                resp.close()
                 return AttemptFailure("stream_broken", status=resp.status, detail="stream ended before any content")
-    except asyncio.CancelledError:
-        if resp is not None:
-            resp.close()
-        if not expired(timer):
-            raise
-        kind = "first_token_timeout" if budget < deadline - start else "timeout"
-        return AttemptFailure(kind, detail=f"no first token within {budget:.3g}s")
+    except DeadlineExceeded:
+        kind = "first_token_timeout" if first_end < end else "timeout"
+        return AttemptFailure(kind, detail=f"no first token within {first_end - start:.3g}s")
     except StreamBroken as exc:
-        if resp is not None:
-            resp.close()
         return AttemptFailure(exc.kind, status=resp.status if resp else None, detail=exc.detail)
     except HttpClientError as exc:
-        if resp is not None:
-            resp.close()
         return _client_failure(exc, resp is not None)
     except ValueError as exc:  # a request header with a line break: never sent
         return AttemptFailure("malformed", detail=f"request not sendable: {exc}")
-    except BaseException:
-        if resp is not None:
-            resp.close()
-        raise
     finally:
-        deadlines.disarm(timer)
+        if not handed_over:
+            timer.cancel()
+            if resp is not None:
+                resp.close()
