@@ -239,3 +239,20 @@ def test_parse_faults_validation() -> None:
                 {"paths": [1]}, {"disconnect_after_chunks": True}, [1]):
         with pytest.raises(ValueError):
             parse_faults(bad)
+
+
+def test_hostile_fault_validation() -> None:
+    fault = parse_faults({"gzip_bomb": True, "gzip_bomb_after_chunks": 2, "trickle_ms": 5})[0]
+    assert (fault.bomb_mib, fault.trickle_bytes, fault.cap_seconds) == (1024, 1, 600.0)
+    assert parse_faults({"interim_flood": True})[0].interim_count == 1000
+    assert parse_faults({"garbage": 10})[0].garbage_bytes == 10
+    assert parse_faults({"hang": 30, "cap_s": 2})[0].hang_seconds == 2
+    assert parse_faults({"endless_comments": True, "comment_interval_ms": 50})[0].to_dict() == {
+        "endless_comments": True, "comment_interval_ms": 50}
+    for bad in ({"gzip_bomb": 0}, {"gzip_bomb": 10**6}, {"gzip_bomb": 1.5}, {"interim_flood": 0},
+                {"garbage": -1}, {"trickle_ms": 0}, {"trickle_ms": 5, "trickle_bytes": 0}, {"cap_s": 0},
+                {"comment_interval_ms": 5}, {"gzip_bomb_after_chunks": 1}, {"trickle_bytes": 3},
+                {"unterminated_event": True, "unterminated_after_chunks": -1},
+                {"gzip_bomb": 1, "endless_comments": True}, {"endless_comments": "yes"}):
+        with pytest.raises(ValueError):
+            parse_faults(bad)

@@ -1,4 +1,5 @@
-"""The Anthropic Messages dialect: /v1/messages (whole and streamed) and count_tokens."""
+"""The Anthropic Messages dialect: /v1/messages (whole and streamed), count_tokens, and the
+/v1/models list."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import orjson
 from aiohttp import web
 
 from . import content as c
-from .errors import JSON, error_response, stream_error_frame
-from .gate import gate, read_json, success_headers, tracked
+from .errors import error_response, stream_error_frame
+from .gate import gate, key_error, read_json, success_headers, tracked
 from .state import STATE
 from .stream import StreamPlan, send_stream
+from .unary import send_unary
 
 _STOP = {c.STOP: "end_turn", c.LENGTH: "max_tokens", c.TOOL: "tool_use",
          c.STOP_SEQUENCE: "stop_sequence", c.SAFETY: "refusal"}
@@ -21,6 +23,9 @@ _BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","i
 _MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _TEXT_DELTA = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
                b'"delta":{"type":"text_delta","text":')
+DEFAULT_MODELS = ("claude-3-5-haiku-latest", "claude-sonnet-4-20250514")
+# Anthropic lists models with a creation date; the fake's are all from the same day.
+_CREATED_AT = "2025-05-14T00:00:00Z"
 _JSON_DELTA = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
                b'"delta":{"type":"input_json_delta","partial_json":')
 
@@ -151,7 +156,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if stream:
         return await send_stream(request, _plan(mid, model, answer, tool_id), fault, state.chunk_delay_ms, headers)
     payload = orjson.dumps(_message(mid, model, answer, tool_id))
-    return web.Response(body=payload, content_type=JSON, headers=headers)
+    return await send_unary(request, fault, payload, headers)
 
 
 @tracked
@@ -162,12 +167,26 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     if not isinstance(body.get("messages"), list):
         return error_response("anthropic", 400, "messages: Field required")
     model = body.get("model") if isinstance(body.get("model"), str) else None
-    early, _ = await gate(request, "anthropic", model, False)
+    early, fault = await gate(request, "anthropic", model, False)
     if early is not None:
         return early
     ask = _ask(body, body["messages"])
-    return web.Response(body=orjson.dumps({"input_tokens": c.estimate_tokens(ask.prompt_chars)}),
-                        content_type=JSON)
+    return await send_unary(request, fault, orjson.dumps({"input_tokens": c.estimate_tokens(ask.prompt_chars)}))
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    """GET /v1/models in Anthropic's shape (routed by models_list, which shares the path)."""
+    denied = key_error(request, "anthropic")
+    if denied is not None:
+        return denied
+    early, fault = await gate(request, "anthropic", None, False)
+    if early is not None:
+        return early
+    state = request.app[STATE]
+    names = sorted(set(DEFAULT_MODELS) | state.models_seen)
+    data = [{"type": "model", "id": n, "display_name": n, "created_at": _CREATED_AT} for n in names]
+    payload = {"data": data, "has_more": False, "first_id": names[0], "last_id": names[-1]}
+    return await send_unary(request, fault, orjson.dumps(payload), success_headers(state, "anthropic", fault))
 
 
 def add_routes(app: web.Application) -> None:

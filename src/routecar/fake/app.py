@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import anthropic_api, control, gemini_api, openai_api
+from . import anthropic_api, control, gemini_api, models_list, openai_api
 from .faults import FaultSet
 from .state import STATE, FakeState
 
@@ -38,5 +38,6 @@ def create_app(
     openai_api.add_routes(app)
     anthropic_api.add_routes(app)
     gemini_api.add_routes(app)
+    models_list.add_routes(app)
     control.add_routes(app)
     return app

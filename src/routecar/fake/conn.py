@@ -1,8 +1,10 @@
-"""Connection-level misbehaviour: waiting out a client, and hanging up on it."""
+"""Connection-level misbehaviour: waiting out a client, hanging up on it, and bounding a fault."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 
@@ -31,3 +33,20 @@ def hang_up(request: web.BaseRequest) -> None:
     transport = request.transport
     if transport is not None:
         transport.close()
+
+
+@asynccontextmanager
+async def bounded(request: web.BaseRequest, cap_s: float) -> AsyncIterator[None]:
+    """Run a faulted answer until it ends, the client leaves, or `cap_s` passes.
+
+    The client leaving shows up as a failed write (ConnectionError) and simply ends the fault;
+    at the cap we hang up, since an endless body has no proper end to send. A writer blocked in
+    drain on a client that stopped reading is released by the same cap.
+    """
+    try:
+        async with asyncio.timeout(cap_s):
+            yield
+    except TimeoutError:
+        hang_up(request)
+    except ConnectionError:
+        pass

@@ -1,5 +1,6 @@
 """What happens to every dialect request before it is answered: key check, body parsing, and
-the faults that replace an answer (latency, hang, error statuses, HTML pages, junk bodies)."""
+the faults that replace an answer (latency, garbage, interim floods, hang, error statuses, HTML
+pages, junk bodies)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ from typing import Any, Callable, Awaitable
 import orjson
 from aiohttp import web
 
-from .conn import hang_up, wait_client_gone
+from .conn import bounded, client_gone, hang_up, wait_client_gone
 from .errors import (MALFORMED_BODY, error_response, html_response, openai_ratelimit_headers,
                      retry_headers)
 from .faults import Fault
+from .rawwire import garbage_bytes, interim_heads, write_raw
 from .state import STATE, FakeState
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # nginx's "client closed request": what the stats record for a hang the client gave up on.
 CLIENT_CLOSED = 499
+# nginx's "closed the connection without a response": what the stats record for garbage.
+NO_RESPONSE = 444
 # /v1/models lists the models seen; a benchmark with random names must not grow it forever.
 MAX_MODELS_SEEN = 1000
 
@@ -105,6 +109,17 @@ async def gate(request: web.Request, dialect: str, model: str | None,
         await asyncio.sleep(delay_ms / 1000.0)
     if fault is None:
         return None, None
+    if fault.garbage:
+        async with bounded(request, fault.cap_seconds):
+            await write_raw(request, garbage_bytes(fault.garbage_bytes, fault.seed))
+        hang_up(request)
+        return web.Response(status=NO_RESPONSE), None
+    if fault.interim_flood:
+        # Before anything else is prepared, so the heads precede whatever answer follows.
+        async with bounded(request, fault.cap_seconds):
+            await write_raw(request, interim_heads(fault.interim_count))
+        if client_gone(request):
+            return web.Response(status=CLIENT_CLOSED), None
     if fault.hang:
         await wait_client_gone(request, fault.hang_seconds)
         hang_up(request)

@@ -10,10 +10,11 @@ from aiohttp import web
 
 from . import content as c
 from .embed import embed_text
-from .errors import JSON, error_response, stream_error_frame
+from .errors import error_response, stream_error_frame
 from .gate import gate, key_error, read_json, success_headers, tracked
 from .state import STATE
 from .stream import StreamPlan, send_stream
+from .unary import send_unary
 
 _FINISH = {c.STOP: "STOP", c.LENGTH: "MAX_TOKENS", c.TOOL: "STOP", c.STOP_SEQUENCE: "STOP",
            c.SAFETY: "SAFETY"}
@@ -156,7 +157,7 @@ async def _generate(request: web.Request, model: str, stream: bool) -> web.Strea
         return await send_stream(request, plan, fault, state.chunk_delay_ms, headers)
     # Without alt=sse Gemini streams one JSON array of the same responses.
     payload: Any = _chunks(model, rid, answer) if stream else _response(model, rid, answer)
-    return web.Response(body=orjson.dumps(payload), content_type=JSON, headers=headers)
+    return await send_unary(request, fault, orjson.dumps(payload), headers)
 
 
 def _content_text(content: Any) -> str | None:
@@ -187,19 +188,19 @@ async def _embed(request: web.Request, model: str, batch: bool) -> web.StreamRes
         return early
     vectors = [{"values": embed_text(t, d)} for t, d in zip(texts, dims)]
     payload = {"embeddings": vectors} if batch else {"embedding": vectors[0]}
-    return web.Response(body=orjson.dumps(payload), content_type=JSON, headers=success_headers(state, "gemini", fault))
+    return await send_unary(request, fault, orjson.dumps(payload), success_headers(state, "gemini", fault))
 
 
 async def _count(request: web.Request, model: str) -> web.StreamResponse:
     body, err = await read_json(request, "gemini")
     if body is None:
         return err  # type: ignore[return-value]
-    early, _ = await gate(request, "gemini", model, False)
+    early, fault = await gate(request, "gemini", model, False)
     if early is not None:
         return early
     contents = body.get("contents") if isinstance(body.get("contents"), list) else []
     ask = _ask(body, contents)
-    return web.Response(body=orjson.dumps({"totalTokens": c.estimate_tokens(ask.prompt_chars)}), content_type=JSON)
+    return await send_unary(request, fault, orjson.dumps({"totalTokens": c.estimate_tokens(ask.prompt_chars)}))
 
 
 @tracked
@@ -223,12 +224,17 @@ async def list_models(request: web.Request) -> web.StreamResponse:
     denied = key_error(request, "gemini")
     if denied is not None:
         return denied
+    # Health checks probe this list, so it answers through the same faults as generation.
+    early, fault = await gate(request, "gemini", None, False)
+    if early is not None:
+        return early
     state = request.app[STATE]
     names = sorted(set(DEFAULT_MODELS) | state.models_seen)
     models = [{"name": f"models/{n}", "displayName": n,
                "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "embedContent"]}
               for n in names]
-    return web.Response(body=orjson.dumps({"models": models}), content_type=JSON)
+    return await send_unary(request, fault, orjson.dumps({"models": models}),
+                            success_headers(state, "gemini", fault))
 
 
 def add_routes(app: web.Application) -> None:

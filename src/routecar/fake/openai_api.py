@@ -1,4 +1,4 @@
-"""The OpenAI dialect: /v1/chat/completions, /v1/embeddings, /v1/models."""
+"""The OpenAI dialect: /v1/chat/completions, /v1/embeddings, and the /v1/models list."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from aiohttp import web
 
 from . import content as c
 from .embed import embed_text
-from .errors import JSON, error_response, stream_error_frame
+from .errors import error_response, stream_error_frame
 from .gate import gate, key_error, read_json, success_headers, tracked
 from .state import STATE
 from .stream import StreamPlan, send_stream
+from .unary import send_unary
 
 _FINISH = {c.STOP: "stop", c.LENGTH: "length", c.TOOL: "tool_calls", c.STOP_SEQUENCE: "stop",
            c.SAFETY: "content_filter"}
@@ -132,7 +133,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         plan = _plan(cid, created, model, answer, call_id, include_usage)
         return await send_stream(request, plan, fault, state.chunk_delay_ms, headers)
     payload = orjson.dumps(_completion(cid, created, model, answer, call_id))
-    return web.Response(body=payload, content_type=JSON, headers=headers)
+    return await send_unary(request, fault, payload, headers)
 
 
 def _inputs(value: Any) -> list[str] | None:
@@ -183,12 +184,11 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     tokens = sum(c.estimate_tokens(len(t)) for t in texts)
     payload = {"object": "list", "data": data, "model": model,
                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-    return web.Response(body=orjson.dumps(payload), content_type=JSON,
-                        headers=success_headers(state, "openai", fault))
+    return await send_unary(request, fault, orjson.dumps(payload), success_headers(state, "openai", fault))
 
 
-@tracked
 async def list_models(request: web.Request) -> web.StreamResponse:
+    """GET /v1/models in OpenAI's shape (routed by models_list, which shares the path)."""
     denied = key_error(request, "openai")
     if denied is not None:
         return denied
@@ -198,11 +198,10 @@ async def list_models(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     names = sorted(set(DEFAULT_MODELS) | state.models_seen)
     data = [{"id": n, "object": "model", "created": 1700000000, "owned_by": state.name} for n in names]
-    return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type=JSON,
-                        headers=success_headers(state, "openai", fault))
+    return await send_unary(request, fault, orjson.dumps({"object": "list", "data": data}),
+                            success_headers(state, "openai", fault))
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
-    app.router.add_get("/v1/models", list_models)
