@@ -173,6 +173,12 @@ class Dispatcher:
                 break
             # Everything was tried once; retry the same deployments (with backoff) if allowed.
             if not tried_ok_to_retry:
+                if not waited and _only_rate_limited(attempts) and \
+                        await self._wait_for_reset(list(plan.candidates), deadline, attempts):
+                    # The request that met the 429 waits for the reset too, not only later ones.
+                    waited = True
+                    candidates = list(plan.candidates)
+                    continue
                 break
             candidates, tried_ok_to_retry = tried_ok_to_retry, []
             delay = self._backoff(len(attempts.log))
@@ -182,6 +188,9 @@ class Dispatcher:
             attempts.slept += delay
         if unsupported is not None and not attempts.log:
             raise unsupported  # nobody could take it: a 400 naming the parameter
+        if last_failure is not None and last_failure.context_length:
+            # No candidate with a larger window was left: the provider's own 400 and message.
+            return self._upstream_fatal(last_failure, attempts)
         return self._final_error(attempts, last_failure)
 
     # -- one attempt ------------------------------------------------------------------------
@@ -212,13 +221,15 @@ class Dispatcher:
         result: Any
         try:
             if stream:
-                result = await open_stream(session, req, adapter, dep.model, provider.timeouts, deadline)
+                result = await open_stream(session, req, adapter, dep.model, provider.timeouts, deadline,
+                                           self.config.server.max_event_bytes)
             else:
                 if endpoint == "embeddings":
                     parse = lambda p: adapter.embeddings_response(p, dep.model, request_body=body)  # noqa: E731
                 else:
                     parse = lambda p: adapter.chat_response(p, dep.model)  # noqa: E731
-                result = await call_unary(session, req, parse, adapter, provider.timeouts, deadline)
+                result = await call_unary(session, req, parse, adapter, provider.timeouts, deadline,
+                                          self.config.server.max_response_bytes)
         except asyncio.CancelledError:
             elapsed = (time.perf_counter() - started) * 1000
             attempts.log.append(AttemptRecord(dep.provider, dep.model, cand.slug, None, "cancelled", elapsed))
@@ -259,7 +270,7 @@ class Dispatcher:
     async def _wait_for_reset(self, candidates: list[Candidate], deadline: float, attempts: Attempts) -> bool:
         """Backpressure: wait for the soonest rate-limit reset when it falls within the deadline."""
         reasons = {s["why"] for s in attempts.skipped}
-        if not reasons or not reasons <= {"cooling_down", "no_headroom", "rpm_limit", "tpm_limit"}:
+        if not (reasons or attempts.log) or not reasons <= _RATE_LIMIT_SKIPS:
             return False
         soonest = self.health.soonest_recovery([c.deployment.id for c in candidates])
         loop = asyncio.get_running_loop()
@@ -327,6 +338,15 @@ class Dispatcher:
             return DispatchError(503, "circuit_open", "Every candidate's circuit is open. " + summary,
                                  "circuit_open", retry_after or 1.0, "service_unavailable")
         return DispatchError(502, "upstream_error", "No candidate could be tried. " + summary, "upstream_error")
+
+
+_RATE_LIMIT_SKIPS = frozenset({"cooling_down", "no_headroom", "rpm_limit", "tpm_limit"})
+
+
+def _only_rate_limited(attempts: Attempts) -> bool:
+    """Every attempt so far met a 429 and every skip was a rate limit: waiting can help."""
+    return bool(attempts.log) and all(a.status == 429 for a in attempts.log) and \
+        all(s["why"] in _RATE_LIMIT_SKIPS for s in attempts.skipped)
 
 
 def _skip(cand: Candidate, why: str, retry_at: float | None = None) -> dict[str, Any]:

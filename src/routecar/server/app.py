@@ -24,9 +24,10 @@ from typing import Any
 
 from ..config.loader import ConfigError, load_config
 from ..config.model import Config
-from ..http1.server import Server
+from ..http1.server import Request, Server
 from . import admin, handlers
 from .keys import RUNTIME
+from .request_parsing import request_id_of
 from .runtime import Runtime
 
 log = logging.getLogger("routecar.server")
@@ -54,7 +55,15 @@ def build_data_server(rt: Runtime) -> Server:
         app={RUNTIME: rt},
         max_body=lambda: rt.snapshot.config.server.max_body_bytes,
         closing=lambda: rt.draining,
+        own_answer_headers=_request_id_header,
     )
+
+
+def _request_id_header(request: Request | None) -> dict[str, str]:
+    """Every answer carries x-routecar-request-id (SPEC §3), the ones the HTTP server makes
+    itself (404, 405, refusals) too: the app's id when safe to echo, else a fresh one."""
+    given = request.headers.get("x-routecar-request-id") if request is not None else None
+    return {"x-routecar-request-id": request_id_of(given)}
 
 
 def build_admin_server(rt: Runtime) -> Server:

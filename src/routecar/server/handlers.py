@@ -27,7 +27,7 @@ from .errors import JSON, ApiError, error_response
 from .features import RoutingFeatures, features_of
 from .keys import RUNTIME
 from ..observability.jsonlog import log_request
-from .request_parsing import (new_request_id, parse_tags, parse_timeout_ms, read_json, validate_chat,
+from .request_parsing import (parse_tags, parse_timeout_ms, read_json, request_id_of, validate_chat,
                               validate_embeddings)
 from .routing_features import gate_budget, replay, run_plan, settle, step_first
 from .runtime import Runtime
@@ -72,8 +72,8 @@ async def _serve(request: Request, entry: Entry) -> StreamResponse:
     started = time.perf_counter()
     rt: Runtime = request.app[RUNTIME]
     snap = rt.snapshot  # this request's config, to the end, whatever reloads happen meanwhile
-    rid = request.headers.get("x-routecar-request-id") or new_request_id()
-    record = RouteRecord(ts=time.time(), request_id=rid[:128], endpoint=entry.endpoint, config_hash=snap.config.hash)
+    rid = request_id_of(request.headers.get("x-routecar-request-id"))
+    record = RouteRecord(ts=time.time(), request_id=rid, endpoint=entry.endpoint, config_hash=snap.config.hash)
     headers = {"x-routecar-request-id": record.request_id}
     attempts = Attempts()
     usage: dict[str, Any] = {}
@@ -234,6 +234,13 @@ def _record_plan(record: RouteRecord, plan: Plan) -> None:
 def _record_attempts(record: RouteRecord, attempts: Attempts, plan: Plan) -> None:
     record.attempts = len(attempts.log)
     record.escalations = len(attempts.escalations)
+    if attempts.log and record.provider is None:
+        # A request that failed everywhere is still attributed to where it last went, so
+        # `logs --errors --where provider=X` finds the total failures `stats --by provider` counts.
+        last = attempts.log[-1]
+        record.provider = last.provider
+        record.upstream_model = last.model
+        record.chosen_model = last.slug
     # The skips' `retry_at` come from health admissions, on the health registry's clock
     # (time.monotonic), and are made relative to now; read only when there is one.
     now = time.monotonic() if attempts.skipped else 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from typing import Any
 
@@ -22,6 +23,22 @@ _id_counter = itertools.count(int(time.time() * 1000) % 10**9)
 def new_request_id() -> str:
     # Unique per process (random prefix) and ordered within it; no syscall per request.
     return f"{_ID_PREFIX}{next(_id_counter):x}"
+
+
+# What an app-given request id may hold to be echoed in headers and stored in rows: visible
+# ASCII, no spaces or quotes. Anything else (the HTTP layer already refuses control bytes;
+# this also refuses non-ASCII and separators) gets a fresh id instead of being reflected.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:/+=@#-]{1,128}")
+
+
+def request_id_of(given: str | None) -> str:
+    """The app's `x-routecar-request-id` when it is safe to reflect (cut to 128 characters),
+    else a new id."""
+    if given:
+        given = given[:128]
+        if _SAFE_ID.fullmatch(given):
+            return given
+    return new_request_id()
 
 
 async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
