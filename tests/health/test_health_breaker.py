@@ -143,14 +143,94 @@ def test_stragglers_marked_non_probe_do_not_decide_half_open() -> None:
     assert b.state == "open"
 
 
-def test_force_probe_admits_one_and_a_failure_grows_the_open_time() -> None:
+def test_force_probe_admits_one_and_a_failure_reopens_without_growing() -> None:
     b, clock = tripped()
     clock.advance(5)
     b.force_probe()
     assert b.state == "half_open"
     assert b.allow() and not b.allow()
     b.record_failure()
-    assert b.open_until == pytest.approx(clock() + 60)
+    assert b.state == "open"
+    assert b.open_until == pytest.approx(clock() + 30)  # from now, for the current open time
+    assert b.trips == 1
+
+
+def test_panic_probes_through_a_long_outage_never_escalate() -> None:
+    # Every request of a full outage forces a probe; none of their failures is a real trip.
+    b, clock = tripped(BreakerConfig(open_for=30, max_open_for=300))
+    for _ in range(50):
+        clock.advance(0.5)
+        b.force_probe()
+        assert b.allow()
+        b.record_failure()
+        assert b.open_until == pytest.approx(clock() + 30)
+    assert b.trips == 1
+    clock.advance(30)  # the deployment is back: benched for one open time, not five minutes
+    assert b.state == "half_open" and b.allow()
+    b.record_success()
+    assert b.state == "closed"
+
+
+def test_open_time_grows_only_per_real_trip() -> None:
+    b, clock = tripped(BreakerConfig(open_for=30, max_open_for=300))
+    clock.advance(1)
+    b.force_probe()
+    assert b.allow()
+    b.record_failure()  # early probe: 30 s from now, trips unchanged
+    assert (b.trips, b.open_until) == (1, pytest.approx(clock() + 30))
+    clock.set(b.open_until)  # type: ignore[arg-type]
+    assert b.allow()  # a natural half-open probe
+    b.record_failure()  # a real trip: the open time doubles
+    assert (b.trips, b.open_until) == (2, pytest.approx(clock() + 60))
+    clock.advance(10)
+    b.force_probe()
+    assert b.allow()
+    b.record_failure()  # early again: the current (grown) open time, not grown further
+    assert (b.trips, b.open_until) == (2, pytest.approx(clock() + 60))
+
+
+def test_failed_early_probe_never_sets_a_sooner_deadline_than_the_real_trip() -> None:
+    b, clock = tripped(BreakerConfig(open_for=30, max_open_for=300))
+    real_deadline = b.open_until
+    b.reconfigure(BreakerConfig(open_for=10, max_open_for=300))  # current open time now 10 s
+    clock.advance(1)
+    b.force_probe()
+    assert b.allow()
+    b.record_failure()
+    assert b.open_until == real_deadline  # 1 + 10 would be sooner than the trip's 30
+
+
+def test_early_probe_failing_after_the_open_period_ran_out_is_a_real_trip() -> None:
+    b, clock = tripped()
+    clock.advance(5)
+    b.force_probe()
+    assert b.allow()
+    clock.advance(40)  # the probe outlived the open period it cut short
+    b.record_failure()
+    assert (b.trips, b.open_until) == (2, pytest.approx(clock() + 60))
+
+
+def test_stragglers_do_not_decide_a_forced_half_open() -> None:
+    b, clock = tripped()
+    clock.advance(5)
+    b.force_probe()
+    assert b.allow()
+    b.record_failure(probe=False)  # admitted before the trip
+    b.record_success(probe=False)
+    assert b.state == "half_open" and not b.allow()
+    b.record_success(probe=True)
+    assert b.state == "closed" and b.trips == 0
+
+
+def test_force_probe_only_acts_on_an_open_circuit() -> None:
+    b = CircuitBreaker(BreakerConfig(), ManualClock())
+    b.force_probe()
+    assert b.state == "closed"
+    b, clock = tripped()
+    clock.advance(30)
+    assert b.allow()  # natural half-open, its probe out
+    b.force_probe()
+    assert not b.allow()  # no second probe slot
 
 
 def test_reconfigure_keeps_state() -> None:
@@ -173,6 +253,7 @@ def test_snapshot_reports_state() -> None:
 OPS = st.lists(
     st.one_of(
         st.just(("allow",)),
+        st.just(("force",)),
         st.just(("ok",)),
         st.just(("fail",)),
         st.just(("release",)),
@@ -197,6 +278,8 @@ def test_never_more_than_half_open_probes_outstanding(ops: list[tuple], probes: 
                 outstanding.append(was_half_open)
         elif op[0] == "advance":
             clock.advance(op[1])
+        elif op[0] == "force":
+            b.force_probe()
         elif outstanding:
             probe = outstanding.pop(0)
             if op[0] == "ok":
@@ -210,3 +293,4 @@ def test_never_more_than_half_open_probes_outstanding(ops: list[tuple], probes: 
             assert sum(outstanding) <= 1
         if b.state == "open":
             assert b.open_until is not None and b.open_until > clock()
+            assert b.open_until - clock() <= cfg.max_open_for  # never past the cap

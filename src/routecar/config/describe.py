@@ -6,7 +6,7 @@ Credentials are reported only as "set" or "unset", and header values not at all.
 from __future__ import annotations
 
 from .durations import format_duration as dur
-from .model import BreakerConfig, Config, ModelConfig, RouteConfig
+from .model import BreakerConfig, Config, HealthCheckConfig, ModelConfig, RouteConfig
 
 
 def _money(usd: float) -> str:
@@ -26,6 +26,12 @@ def _breaker(b: BreakerConfig) -> str:
         f"or {b.consecutive_failures} in a row, for {dur(b.open_for)} (max {dur(b.max_open_for)}), "
         f"{b.half_open_probes} half-open probe(s)"
     )
+
+
+def _health_check(h: HealthCheckConfig) -> str:
+    if not h.enabled:
+        return "off (an open circuit waits out its open time)"
+    return f"every {dur(h.interval)} while a circuit is open (timeout {dur(h.timeout)}), models list of its provider"
 
 
 def _retry_on(values: frozenset[int | str]) -> str:
@@ -135,6 +141,7 @@ def format_config(config: Config) -> str:
         f"retry budget {retry.budget.ratio:.0%} of traffic (min {retry.budget.min_per_second:g}/s); "
         f"429 cooldown capped at {dur(config.resilience.max_cooldown)}",
         f"circuit breaker: {_breaker(config.resilience.circuit_breaker)}",
+        f"health checks: {_health_check(config.resilience.health_check)}",
         f"route log: {log.path} (flush every {dur(log.flush_interval)}, keep {keep or 'everything'}, "
         f"prompts {'recorded' if log.record_prompts else 'not recorded'})",
     ]

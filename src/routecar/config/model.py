@@ -112,11 +112,23 @@ class RetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthCheckConfig:
+    """Active health checks of open circuits (as Envoy and Caddy do): while a deployment's
+    circuit is open, its provider's models list is fetched every `interval` (with a little
+    jitter); a 2xx answer ends the open period, so the next real request probes it."""
+
+    enabled: bool = True
+    interval: float = 5.0
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class ResilienceConfig:
     retry: RetryConfig = RetryConfig()
     circuit_breaker: BreakerConfig = BreakerConfig()
     # Upper bound on a 429 cooldown, whatever the provider's reset header says.
     max_cooldown: float = 300.0
+    health_check: HealthCheckConfig = HealthCheckConfig()
 
 
 @dataclass(frozen=True)

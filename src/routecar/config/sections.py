@@ -14,6 +14,7 @@ from .model import (
     RETRY_CLASSES,
     Backoff,
     BreakerConfig,
+    HealthCheckConfig,
     Limits,
     Listen,
     ProviderConfig,
@@ -127,8 +128,17 @@ def parse_breaker(n: Node, base: BreakerConfig) -> BreakerConfig:
     )
 
 
+def parse_health_check(n: Node, base: HealthCheckConfig) -> HealthCheckConfig:
+    interval = n.duration("interval", base.interval, positive=True)
+    timeout = n.duration("timeout", base.timeout, positive=True)
+    if timeout > interval:
+        # A probe still waiting when the next one is due would only pile up behind it.
+        n.error("timeout", f"must be <= interval ({interval:g}s), got {timeout:g}s")
+    return HealthCheckConfig(enabled=n.bool("enabled", base.enabled), interval=interval, timeout=timeout)
+
+
 def parse_resilience(issues: Issues, value: Any) -> ResilienceConfig:
-    n = Node.of(issues, value, "resilience", ("retry", "circuit_breaker", "max_cooldown"))
+    n = Node.of(issues, value, "resilience", ("retry", "circuit_breaker", "max_cooldown", "health_check"))
     base = ResilienceConfig()
     if n is None:
         return base
@@ -159,10 +169,15 @@ def parse_resilience(issues: Issues, value: Any) -> ResilienceConfig:
     c = n.node("circuit_breaker", BREAKER_KEYS)
     if c is not None:
         breaker = parse_breaker(c, breaker)
+    health_check = base.health_check
+    h = n.node("health_check", ("enabled", "interval", "timeout"))
+    if h is not None:
+        health_check = parse_health_check(h, health_check)
     return ResilienceConfig(
         retry=retry,
         circuit_breaker=breaker,
         max_cooldown=n.duration("max_cooldown", base.max_cooldown, positive=True),
+        health_check=health_check,
     )
 
 

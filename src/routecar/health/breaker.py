@@ -2,9 +2,16 @@
 
 Trips on a failure *rate* over a rolling window once the window holds enough requests to
 judge (so one early failure never opens a quiet deployment), or on a run of consecutive
-failures (so a dead deployment with little traffic still opens quickly). Each failed
-half-open probe doubles the open time up to `max_open_for`, the way an outage that persists
-is probed less and less often; a successful close forgets the trips.
+failures (so a dead deployment with little traffic still opens quickly). A successful close
+forgets the trips.
+
+The open time grows only with *real* trips: a trip from closed, or a failed probe admitted
+after the open period ran out. Each doubles it up to `max_open_for`, so an outage that
+persists is probed less and less often. A probe let in early, before the open period ran out
+(panic mode, or an active health check that found the provider answering), re-opens from now
+for the current open time when it fails, without growing it: during a full outage every
+request sends a panic probe, and if each failed one doubled the open time, half a minute of
+outage would bench a healthy deployment for `max_open_for` after it recovered.
 """
 
 from __future__ import annotations
@@ -106,14 +113,15 @@ class CircuitBreaker:
             self._probes -= 1
 
     def force_probe(self) -> None:
-        """Panic mode: end the open period now so the next `allow()` admits a probe.
+        """End the open period early so the next `allow()` admits a probe: panic mode, or an
+        active health check that found the provider answering.
 
-        The trip count is kept, so a failed forced probe re-opens for the grown time.
+        The trip count and the deadline of the open period are kept: that is how a failure of
+        the probe tells it was let in early (see `record_failure`).
         """
         self._refresh()
         if self._state == OPEN:
             self._state = HALF_OPEN
-            self._open_until = None
             self._probes = 0
             self._probe_successes = 0
 
@@ -144,7 +152,10 @@ class CircuitBreaker:
             if self._should_trip():
                 self._trip()
         elif state == HALF_OPEN and probe is not False:
-            self._trip()
+            # A probe let in before the open period ran out (forced) re-opens for the current
+            # open time; only one admitted after it ran out is a real trip, which grows it.
+            early = self._open_until is not None and self._clock() < self._open_until
+            self._open(grow=not early)
 
     def _should_trip(self) -> bool:
         cfg = self.config
@@ -161,7 +172,12 @@ class CircuitBreaker:
         return min(grown, max(cfg.max_open_for, cfg.open_for))
 
     def _trip(self) -> None:
-        self._trips += 1
+        self._open(grow=True)
+
+    def _open(self, grow: bool) -> None:
+        """Open from now: for a grown time after a real trip, for the current one otherwise."""
+        if grow:
+            self._trips += 1
         deadline = self._clock() + self._open_time()
         # A re-trip sets the new, longer deadline; never an older, shorter one.
         if self._open_until is None or deadline > self._open_until:
@@ -188,8 +204,9 @@ class CircuitBreaker:
         if config.window != self.config.window:
             self._window = RollingCounts(config.window, _BUCKETS, self._clock)
         self.config = config
-        if self._open_until is not None and self._state == OPEN:
-            # A shorter configured cap takes effect now rather than after a long old period.
+        if self._open_until is not None and self._state != CLOSED:
+            # A shorter configured cap takes effect now rather than after a long old period
+            # (also for a deadline kept through an early half-open, which a failed probe reuses).
             latest = self._clock() + max(config.max_open_for, config.open_for)
             self._open_until = min(self._open_until, latest)
 

@@ -143,6 +143,9 @@ class DeploymentHealth:
         self._wall = wall_clock
         self._cached: _Cached | None = None
         self._stats: _Stats | None = None
+        # The last active health check of this deployment's provider while its circuit was
+        # open: (wall-clock time, monotonic time, ok, reason); None until there is one.
+        self._last_check: tuple[float, float, bool, str] | None = None
 
     def reconfigure(self, breaker: BreakerConfig, max_cooldown: float, base_weight: float,
                     share: ProviderShare) -> None:
@@ -195,6 +198,17 @@ class DeploymentHealth:
     def force_probe(self) -> None:
         self.breaker.force_probe()
         self._cached = None
+
+    def on_health_check(self, ok: bool, reason: str) -> bool:
+        """An active health check of the provider while this circuit was open; True when it
+        ended the open period. A success only lets the next real request in as the probe
+        (a models list proves the provider answers, not that inference works); a failure
+        changes nothing (it neither extends nor grows the open period)."""
+        self._last_check = (self._wall(), self._clock(), ok, reason)
+        if not ok or self.breaker.state != OPEN:
+            return False
+        self.force_probe()
+        return True
 
     def recovery_at(self, est_tokens: int = 0) -> float | None:
         """Monotonic instant every current blocker will have passed; None if one is unknown."""
@@ -351,7 +365,15 @@ class DeploymentHealth:
             "ttft_samples": self.ttft.count,
             "base_weight": self.base_weight,
             "effective_weight": round(self.effective_weight(self.base_weight), 4),
+            "health_check": self._check_snapshot(),
         }
+
+    def _check_snapshot(self) -> dict[str, Any] | None:
+        if self._last_check is None:
+            return None
+        wall, mono, ok, reason = self._last_check
+        return {"at": round(wall, 3), "age_s": round(max(0.0, self._clock() - mono), 3),
+                "ok": ok, "reason": reason}
 
 
 def _percentiles_ms(window: LatencyWindow) -> dict[str, float | None]:

@@ -16,6 +16,7 @@ import time
 from typing import Any, Sequence
 
 from ..config.model import Config
+from .breaker import OPEN
 from .clock import Clock
 from .deployment import DeploymentHealth, ProviderShare
 from .retry_budget import RetryBudget
@@ -133,6 +134,27 @@ class HealthRegistry:
             if at is not None and (soonest is None or at < soonest):
                 soonest = at
         return soonest
+
+    # -- active health checks --------------------------------------------------------------
+
+    def open_by_provider(self) -> dict[str, list[str]]:
+        """The deployments whose circuit is open (not half-open), by provider: what active
+        health checks probe. Closed circuits are never probed."""
+        out: dict[str, list[str]] = {}
+        for dep_id, health in self._deps.items():
+            if health.breaker.state == OPEN:
+                out.setdefault(health.provider, []).append(dep_id)
+        return out
+
+    def on_health_check(self, dep_ids: Sequence[str], ok: bool, reason: str) -> list[str]:
+        """Apply one probe of a provider to `dep_ids` (its deployments open when it was sent);
+        returns the ids whose open period it ended."""
+        ended = []
+        for dep_id in dep_ids:
+            health = self._deps.get(dep_id)  # a reload may have removed it meanwhile
+            if health is not None and health.on_health_check(ok, reason):
+                ended.append(dep_id)
+        return ended
 
     # -- the router's side -----------------------------------------------------------------
 

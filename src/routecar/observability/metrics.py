@@ -93,6 +93,10 @@ class Metrics:
         self._budget_exhausted = Counter("routecar_retry_budget_exhausted_total",
                                          "Retries refused because the retry budget was spent.",
                                          registry=r)
+        self._health_checks = Counter("routecar_health_checks_total",
+                                      "Active health checks of providers with an open circuit, "
+                                      "by result (ok or failed).",
+                                      ["provider", "result"], registry=r)
         self._reloads = Counter("routecar_config_reloads_total", "Config reloads by result.",
                                 ["result"], registry=r)
         self._config_info = Gauge("routecar_config_info", "Hash of the config serving now.",
@@ -231,6 +235,13 @@ class Metrics:
 
     def retry_budget_exhausted(self) -> None:
         self._budget_exhausted.inc()
+
+    def health_check(self, provider: str, ok: bool) -> None:
+        """One active health check of `provider` (a config name, so labels stay bounded).
+
+        At most one per provider per interval, off the request path: no need for the folded
+        plain counters the per-request metrics use."""
+        self._health_checks.labels(provider, "ok" if ok else "failed").inc()
 
     # -- config ---------------------------------------------------------------------------
 

@@ -78,6 +78,12 @@ class AnthropicAdapter:
     def parse_error(self, status: int, payload: bytes) -> UpstreamError:
         return parse_error(status, payload)
 
+    def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
+        headers = tx.headers_with(provider, {"x-api-key": provider.api_key or ""})
+        headers["anthropic-version"] = API_VERSION
+        del headers["content-type"]  # a GET without a body
+        return UpstreamRequest(tx.join_url(provider.base_url, "v1", "/models"), headers, b"", method="GET")
+
 
 def message_to_completion(data: dict[str, Any], upstream_model: str, created: int) -> dict[str, Any]:
     texts: list[str] = []

@@ -143,3 +143,7 @@ class Adapter(Protocol):
         """`request_body` lets protocols that report no usage (Gemini) estimate it."""
 
     def parse_error(self, status: int, payload: bytes) -> UpstreamError: ...
+
+    def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
+        """A cheap authenticated GET (the provider's models list) for active health checks of
+        open circuits; a 2xx answer means the provider answers with this key."""

@@ -128,6 +128,11 @@ class GeminiAdapter:
     def parse_error(self, status: int, payload: bytes) -> UpstreamError:
         return parse_error(status, payload)
 
+    def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
+        headers = _headers(provider)
+        del headers["content-type"]  # a GET without a body
+        return UpstreamRequest(tx.join_url(provider.base_url, VERSION, "/models"), headers, b"", method="GET")
+
     @staticmethod
     def _url(provider: ProviderConfig, upstream_model: str, method: str) -> str:
         return tx.join_url(provider.base_url, VERSION, f"/models/{_model_name(upstream_model)}{method}")

@@ -92,6 +92,11 @@ class OpenAIAdapter:
     def parse_error(self, status: int, payload: bytes) -> UpstreamError:
         return parse_openai_error(status, payload)
 
+    def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
+        headers = _headers(provider)
+        del headers["content-type"]  # a GET without a body
+        return UpstreamRequest(provider.base_url + "/models", headers, b"", method="GET")
+
 
 def parse_openai_error(status: int, payload: bytes) -> UpstreamError:
     try:

@@ -8,20 +8,28 @@ open until the last request on an older config has finished.
 
 The runtime also knows which answers are streaming right now, so a drain whose budget runs
 out can end each one with its protocol's error event instead of cutting the socket.
+
+Active health checks of open circuits run here as one background task (started by `start`,
+following reloads in `apply`, stopped by `close`), never on the request path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sys
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 
 from ..config.model import Config, ProviderConfig
 from ..dispatch.dispatcher import Dispatcher
+from ..dispatch.health_probe import ActiveHealthChecks, probe_provider
+from ..health.checker import HealthChecker, ProbeResult
+from ..health.clock import Clock
 from ..health.registry import HealthRegistry
 from ..http1 import Pool
 from ..observability.jsonlog import register_secret
@@ -121,6 +129,10 @@ class SessionPool:
     def mapping(self) -> dict[str, Pool]:
         return {name: session for name, (_, session) in self._sessions.items()}
 
+    def get(self, name: str) -> Pool | None:
+        entry = self._sessions.get(name)
+        return None if entry is None else entry[1]
+
     async def close(self) -> None:
         for _, session in self._sessions.values():
             await session.close()
@@ -128,9 +140,23 @@ class SessionPool:
 
 
 class Runtime:
-    def __init__(self, config: Config, metrics: Metrics | None = None):
+    """`clock` (monotonic seconds, for health state and its checks) and `rng` (routing picks,
+    backoff and probe jitter) are seams for deterministic tests. With `background_checks`
+    False the owner runs health-check rounds itself (`health_checks.run_round()`)."""
+
+    def __init__(self, config: Config, metrics: Metrics | None = None, *, clock: Clock = time.monotonic,
+                 rng: random.Random | None = None, background_checks: bool = True):
         self.metrics = metrics or Metrics()
-        self.health = HealthRegistry(config)
+        self.health = HealthRegistry(config, clock)
+        self._pick: Callable[[], float] = rng.random if rng is not None else random.random
+        # Its own stream of jitter, so routing picks do not shift the probe schedule (and back).
+        jitter = random.Random(rng.random()) if rng is not None else random.Random()
+        hc = config.resilience.health_check
+        self.health_checks = ActiveHealthChecks(
+            HealthChecker(self.health, hc.interval, clock, jitter.random), self._probe, hc.timeout,
+            on_result=lambda provider, result: self.metrics.health_check(provider, result.ok))
+        self._background_checks = background_checks
+        self._started = False
         self.writer = RouteLogWriter(config.route_log, on_drop=None)
         self.sessions = SessionPool()
         self.adapters: dict[str, Adapter] = {}
@@ -162,10 +188,11 @@ class Runtime:
         self.adapters.update(load_adapters(types - set(self.adapters)))
         change = self.sessions.prepare(config)
         try:
-            router = Router(config, self.health, canary=self.features.canary)
+            router = Router(config, self.health, rng=self._pick, canary=self.features.canary)
             dispatcher = Dispatcher(
                 config, self.health, change.mapping(), dict(self.adapters),
                 on_queue_wait=self.metrics.queue_wait, on_budget_exhausted=self.metrics.retry_budget_exhausted,
+                rng=self._pick,
             )
         except BaseException:
             self._close_later(change.created)
@@ -175,6 +202,8 @@ class Runtime:
     async def start(self) -> None:
         await self.writer.start()
         await self.features.start()
+        self._started = True
+        self._follow_health_checks(self.snapshot.config)
 
     def apply(self, config: Config) -> None:
         """Swap to a new, already validated config; on any error the old one keeps serving."""
@@ -186,6 +215,7 @@ class Runtime:
             raise
         self.sessions.commit(change)
         self.snapshot = snapshot
+        self._follow_health_checks(config)
         if change.retired:
             self._retired.append((snapshot.generation, change.retired))
             self._release_retired()
@@ -202,6 +232,30 @@ class Runtime:
         content_stage = sys.modules.get(_CONTENT_STAGE)
         if content_stage is not None:
             content_stage.state_of(self)
+
+    # -- active health checks ----------------------------------------------------------------
+
+    def _follow_health_checks(self, config: Config) -> None:
+        """Run the background rounds as `config` says (on, off, new interval or timeout)."""
+        hc = config.resilience.health_check
+        self.health_checks.reconfigure(hc.interval, hc.timeout)
+        if hc.enabled and self._started and self._background_checks:
+            self.health_checks.start()
+        elif not hc.enabled:
+            task = self.health_checks.stop()
+            if task is not None:  # awaited by close(), like other background work
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _probe(self, name: str) -> ProbeResult:
+        """One provider's probe on the live config, through its live pool: a reload between
+        two rounds (new key, new base URL) applies to the next probe."""
+        provider = self.snapshot.config.providers.get(name)
+        pool = self.sessions.get(name)
+        adapter = self.adapters.get(provider.type) if provider is not None else None
+        if provider is None or pool is None or adapter is None:
+            return ProbeResult(False, "provider not in the live config")
+        return await probe_provider(pool, adapter, provider, self.health_checks.timeout)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -294,6 +348,7 @@ class Runtime:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        await self.health_checks.close()  # before the pools its probes use
         # Loaded only once a config used classifiers or caches; never loaded, nothing to stop.
         content_stage = sys.modules.get(_CONTENT_STAGE)
         if content_stage is not None:
