@@ -22,11 +22,15 @@ def routecar_env(port: int, admin_port: int, upstream_v1: str, route_log: Path) 
             "BENCH_ROUTE_LOG": str(route_log)}
 
 
-def start_routecar(name: str, upstream_v1: str, logdir: Path, core: int | None) -> Proc:
+def start_routecar(name: str, upstream_v1: str, logdir: Path, core: int | None,
+                   pythonpath: Path | None = None) -> Proc:
+    """`routecar serve` of the code under test, or of the snapshot at `pythonpath` (a baseline)."""
     port, admin_port = free_ports(2)
     rundir = logdir / name
     rundir.mkdir(parents=True, exist_ok=True)
     env = routecar_env(port, admin_port, upstream_v1, rundir / "routes.db")
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     return spawn(name, routecar_cmd() + ["serve", "-c", str(CONFIG)], port, "bench", logdir, core, env)
 
 
@@ -36,14 +40,15 @@ def start_bare(name: str, upstream_root: str, logdir: Path, core: int | None) ->
     return spawn(name, cmd, port, "gpt-4o-mini", logdir, core)
 
 
-def cold_starts(kind: str, runs: int, upstream_root: str, logdir: Path, core: int | None) -> list[dict[str, float]]:
+def cold_starts(kind: str, runs: int, upstream_root: str, logdir: Path, core: int | None,
+                pythonpath: Path | None = None) -> list[dict[str, float]]:
     """`runs` cold starts of routecar or the bare proxy: seconds to the first 200, and RSS then."""
     out = []
     for i in range(runs):
-        name = f"cold-{kind}-{i}"
+        name = f"cold-{kind}{'-baseline' if pythonpath else ''}-{i}"
         start = time.perf_counter()
         if kind == "routecar":
-            proc = start_routecar(name, upstream_root + "/v1", logdir, core)
+            proc = start_routecar(name, upstream_root + "/v1", logdir, core, pythonpath)
         else:
             proc = start_bare(name, upstream_root, logdir, core)
         try:

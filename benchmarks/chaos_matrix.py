@@ -11,7 +11,10 @@ Bounded: N requests per fault, each with a client timeout, a wall-clock budget p
 bodies read up to a byte budget (never decompressed), and the sidecar under an address-space
 cap so a bomb it fails to bound cannot take the machine with it. Loopback only.
 
-    .venv/bin/python benchmarks/chaos_matrix.py [--n 60] [--stream] [--only bomb]
+    .venv/bin/python benchmarks/chaos_matrix.py [--n 60] [--stream] [--only bomb] [--rev REV]
+
+With `--rev REV`, both the sidecar and the fake deployments run a compiled `git archive`
+snapshot of REV's src/ (benchmarks/bench_code.py), not the working tree.
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from routecar.fake.server import FakeProvider  # noqa: E402
+# The routecar code for the sidecar (PYTHONPATH) and the fake deployments (imported here);
+# main() points it at a snapshot with --rev before anything is imported from it.
+SRC = ROOT / "src"
 
 REFUSE = "refuse"  # the faulty deployment's port has nobody listening
 
@@ -132,7 +135,7 @@ class SidecarProcess:
 async def start_sidecar(config: Path, log_path: Path, mem_cap_mib: int) -> SidecarProcess:
     """`routecar serve` under `ulimit -v`, ready once it prints its (ephemeral) data URL."""
     log = open(log_path, "wb")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
     script = 'ulimit -v "$1" && exec "$2" -m routecar serve -c "$3" --log-level warning'
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -221,6 +224,8 @@ async def _one_request(http: aiohttp.ClientSession, url: str, i: int, stream: bo
 
 async def run_case(name: str, fault: dict | str | None, n: int, stream: bool, tmp: Path,
                    budget_s: float, mem_cap_mib: int) -> CaseResult:
+    from routecar.fake.server import FakeProvider  # from SRC, which main() put first on sys.path
+
     result = CaseResult(name)
     bad = FakeProvider(name="bad", chunks=5)
     good = FakeProvider(name="good", chunks=5)
@@ -277,8 +282,17 @@ async def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0, help="wall-clock seconds per fault")
     parser.add_argument("--mem-cap-mib", type=int, default=4096,
                         help="the sidecar's address-space cap (ulimit -v), MiB")
+    parser.add_argument("--rev", default=None, metavar="REV",
+                        help="run git revision REV (a compiled snapshot of its src/), not the working tree")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="chaos-matrix-"))
+    global SRC
+    code = "working tree"
+    if args.rev:
+        from bench_code import snapshot  # benchmarks/ is on sys.path: this script's own folder
+
+        SRC, code = snapshot(tmp / "code", args.rev)
+    sys.path.insert(0, str(SRC))
     cases = [(name, fault) for name, fault, modes in FAULTS if _wanted(modes, args.stream)]
     if args.only:
         # The baseline always runs: added latency is measured against it.
@@ -290,6 +304,7 @@ async def main() -> None:
         print(f"  done: {name} ({result.sent} sent, {result.ok} ok)", file=sys.stderr, flush=True)
     base = statistics.median(results[0].latencies_ms)
     mode = "stream" if args.stream else "non-stream"
+    print(f"code: {code}\n")
     print(f"| fault ({mode}, n={args.n}) | app success | added p50 | added worst | "
           "upstream attempts / app request | sidecar peak RSS | notes |")
     print("|---|---|---|---|---|---|---|")

@@ -2,12 +2,15 @@
 
     .venv/bin/python benchmarks/run.py            # full run (3 rounds, ~10 min on 2 cores)
     .venv/bin/python benchmarks/run.py --quick    # 1 round of short runs, ~2 min
+    .venv/bin/python benchmarks/run.py --head --baseline 142a349 --no-micro   # before/after, one run
 
 Against one fake upstream (`routecar fake-provider`), it measures direct calls (the floor), a
 bare aiohttp pass-through proxy (benchmarks/bare_proxy.py, the floor for this stack) and
 `routecar serve -c benchmarks/bench-sidecar.yaml`: max RPS, latency at fixed rates, streaming
 TTFT, SSE event integrity, cold start, RSS, then the router and route-log micro-benchmarks.
-The proxy under test runs alone on core 1; the upstream, wrk and this process on core 0.
+With `--baseline REV`, a second routecar (REV's src/, `routecar@REV`) is measured the same way
+in every round, so before/after ratios come from one run on one machine state.
+The proxies run on core 1 (one at a time under load); the upstream, wrk and this process on core 0.
 Only 127.0.0.1 is used; every run is bounded in time. Writes markdown to stdout and to
 benchmarks/results/latest.md (raw numbers in latest.json). Not part of the test suite.
 """
@@ -29,12 +32,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-from bench_code import prepare_code
+from bench_code import prepare_code, short_rev, snapshot
 from bench_coldstart import cold_starts, interpreter_start, start_bare, start_routecar
 from bench_load import NOISE, run_streams, run_wrk, wrk_version
 from bench_procs import (BENCH_DIR, ROOT, Proc, core_busy, core_times, free_port, memory_mb, pin, routecar_cmd,
                          spawn, wait_ok)
-from bench_report import TARGETS, render
+from bench_report import LABEL, TARGETS, render
 
 LOAD_CORE, PROXY_CORE = 0, 1
 CHUNKS, CHUNK_DELAY_MS = 50, 5
@@ -95,7 +98,7 @@ def micro(quick: bool) -> dict[str, list[str]]:
     return out
 
 
-def start_all(logdir: Path) -> tuple[Proc, dict[str, Proc]]:
+def start_all(logdir: Path, baseline: Path | None) -> tuple[Proc, dict[str, Proc]]:
     port = free_port()
     fake = spawn("fake", routecar_cmd() + ["fake-provider", "--port", str(port), "--chunks", str(CHUNKS),
                                            "--chunk-delay-ms", str(CHUNK_DELAY_MS)],
@@ -108,13 +111,17 @@ def start_all(logdir: Path) -> tuple[Proc, dict[str, Proc]]:
         started.append(bare)
         routecar = start_routecar("routecar", root + "/v1", logdir, PROXY_CORE)
         started.append(routecar)
-        for proc in (bare, routecar):
+        targets = {"direct": fake, "bare": bare, "routecar": routecar}
+        if baseline is not None:  # same core as the routecar under test: the comparison is like for like
+            targets["baseline"] = start_routecar("baseline", root + "/v1", logdir, PROXY_CORE, baseline)
+            started.append(targets["baseline"])
+        for proc in started[1:]:
             wait_ok(proc)
     except BaseException:  # never leave a half-started set of servers behind
         for proc in reversed(started):
             proc.stop()
         raise
-    return fake, {"direct": fake, "bare": bare, "routecar": routecar}
+    return fake, targets
 
 
 def wait_quiet(limit_s: float) -> dict[str, float]:
@@ -147,12 +154,18 @@ def least_noisy(run: Callable[[], Any], retries: int, counter: list[int]) -> Any
 
 def measure(targets: dict[str, Proc], fake: Proc, rounds: int, seconds: float, streams: dict[int, int],
             results: dict[str, Any], quiet_s: float, retries: int) -> None:
-    names = list(TARGETS)
+    names = list(targets)
     reruns = results["reruns"]
     for t in names:  # warm-up: pools, caches and the route log's first batches
         run_wrk(targets[t].url, targets[t].model, 0, MAX_CONNS, 2 if seconds >= 5 else 1, LOAD_CORE)
     for rnd in range(rounds):
-        order = names[rnd % 3:] + names[:rnd % 3]  # rotate, so no target always runs first
+        k = rnd % len(names)
+        order = names[k:] + names[:k]  # rotate, so no target always runs first
+        if "baseline" in order:
+            # Rotation alone keeps routecar just before its baseline for rounds 1-3: put the pair
+            # in alternating order, so neither side of the before/after always runs first.
+            i, j = sorted((order.index("routecar"), order.index("baseline")))
+            order[i], order[j] = ("baseline", "routecar") if rnd % 2 else ("routecar", "baseline")
         results["background"].append(wait_quiet(quiet_s))
 
         def watch(t: str) -> dict[str, int]:
@@ -187,6 +200,10 @@ def main() -> int:
     ap.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and route logs")
     ap.add_argument("--head", action="store_true",
                     help="benchmark the committed HEAD (a `git archive` snapshot), not the working tree")
+    ap.add_argument("--rev", metavar="REV", help="benchmark the committed revision REV (like --head)")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also measure routecar at git revision REV, side by side in every round")
+    ap.add_argument("--no-micro", action="store_true", help="skip the router and route-log micro-benchmarks")
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                     help="before each round, wait up to SECONDS for other processes to leave the cores idle")
     ap.add_argument("--retry-noisy", type=int, default=2, metavar="N",
@@ -194,28 +211,34 @@ def main() -> int:
     args = ap.parse_args()
     check_tools()
     logdir = Path(tempfile.mkdtemp(prefix="routecar-bench-"))
-    code = prepare_code(logdir, args.head)
+    code = prepare_code(logdir, args.rev or ("HEAD" if args.head else None))
+    baseline_src, baseline_code, labels = None, None, dict(LABEL)
+    if args.baseline:
+        baseline_src, baseline_code = snapshot(logdir / "baseline-code", args.baseline)
+        labels["baseline"] = f"routecar@{short_rev(args.baseline)}"
+    names = [*TARGETS, "baseline"] if args.baseline else list(TARGETS)
     rounds = max(1, min(args.rounds or (1 if args.quick else 3), 10))
     seconds = max(1.0, min(args.seconds or (3.0 if args.quick else 10.0), 60.0))
     cold_runs = max(1, min(args.cold_runs or (3 if args.quick else 7), 20))
     streams = {1: 8, 16: 2} if args.quick else {1: 20, 16: 6}
     os.sched_setaffinity(0, {LOAD_CORE})  # this process (stream client, pollers) and its children
     results: dict[str, Any] = {
-        "meta": machine_meta(args, rounds, seconds) | {"code": code}, "expected_events": CHUNKS + 3,
-        "max_rps": {t: [] for t in TARGETS}, "paced": {r: {t: [] for t in TARGETS} for r in RATES},
-        "stream": {c: {t: [] for t in TARGETS} for c in streams}, "background": [],
+        "meta": machine_meta(args, rounds, seconds) | {"code": code, "baseline_code": baseline_code},
+        "targets": names, "labels": labels, "expected_events": CHUNKS + 3,
+        "max_rps": {t: [] for t in names}, "paced": {r: {t: [] for t in names} for r in RATES},
+        "stream": {c: {t: [] for t in names} for c in streams}, "background": [],
         "reruns": [0],
     }
     procs: list[Proc] = []
     try:
         log(f"logs in {logdir}")
-        fake, targets = start_all(logdir)
-        procs = [fake, targets["bare"], targets["routecar"]]
+        fake, targets = start_all(logdir, baseline_src)
+        procs = list(targets.values())
+        proxies = names[1:]
         time.sleep(0.5)
-        idle = {t: memory_mb(targets[t].pid)["VmRSS"] for t in ("bare", "routecar")}
+        idle = {t: memory_mb(targets[t].pid)["VmRSS"] for t in proxies}
         measure(targets, fake, rounds, seconds, streams, results, args.wait_quiet, args.retry_noisy)
-        results["rss"] = {t: {"idle": idle[t], "peak": memory_mb(targets[t].pid)["VmHWM"]}
-                          for t in ("bare", "routecar")}
+        results["rss"] = {t: {"idle": idle[t], "peak": memory_mb(targets[t].pid)["VmHWM"]} for t in proxies}
         log("cold starts")
         root = f"http://127.0.0.1:{fake.port}"
         try:
@@ -224,14 +247,18 @@ def main() -> int:
                 "bare": cold_starts("bare", cold_runs, root, logdir, PROXY_CORE),
                 "python": interpreter_start(cold_runs, PROXY_CORE),
             }
+            if baseline_src is not None:
+                results["cold"]["baseline"] = cold_starts("routecar", cold_runs, root, logdir, PROXY_CORE,
+                                                          baseline_src)
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # keep the rest of the run
             log(f"cold starts failed: {exc}")
-            results["cold"] = {"routecar": [], "bare": [], "python": [], "error": str(exc)}
+            results["cold"] = {t: [] for t in ("python", *proxies)} | {"error": str(exc)}
     finally:
         for proc in reversed(procs):
             proc.stop()
-    log("router and route-log micro-benchmarks")
-    results["micro"] = micro(args.quick)
+    if not args.no_micro:
+        log("router and route-log micro-benchmarks")
+        results["micro"] = micro(args.quick)
     report = render(results)
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
