@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Callable
 
+from .redaction import Redactor
+
 DEFAULT_CONFIG = "./sidecar.yaml"
 
 
@@ -23,27 +25,33 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", help="config file (default: $ROUTECAR_CONFIG, else ./sidecar.yaml)")
 
 
-def _load_or_exit(path: str):
+def _load_or_exit(path: str, redactor: Redactor):
     from .config.loader import ConfigError, load_config
-    from .observability.scrub import redact
 
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         print(f"routecar: invalid config {path}:", file=sys.stderr)
         for err in exc.errors:
             # An error may quote a value interpolated from the environment; when `${OPENAI_API_KEY}`
             # lands in the wrong key, the key must not end up in a CI log.
-            print(f"  {redact(str(err))}", file=sys.stderr)
+            print(f"  {redactor.text(str(err))}", file=sys.stderr)
         raise SystemExit(1) from None
+    for provider in config.providers.values():
+        if provider.api_key:
+            redactor.register(provider.api_key)  # defence in depth: scrubbed from all we print
+    return config
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .observability.jsonlog import setup_logging, shutdown_logging
 
-    setup_logging(args.log_level)
+    # The process's one Redactor: log lines, route-log rows and error bodies all scrub with it,
+    # so a key registered once (the config's, at start and on reload) is caught everywhere.
+    redactor = Redactor()
+    setup_logging(args.log_level, redactor=redactor)
     path = config_path(args)
-    config = _load_or_exit(path)
+    config = _load_or_exit(path, redactor)
     for warning in config.warnings:
         import logging
 
@@ -51,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server.app import run_serve
 
     try:
-        return run_serve(path, config)
+        return run_serve(path, config, redactor=redactor)
     finally:
         shutdown_logging()
 
@@ -59,9 +67,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .config.describe import format_config
 
+    redactor = Redactor()
     path = config_path(args)
-    config = _load_or_exit(path)
-    print(format_config(config))
+    config = _load_or_exit(path, redactor)
+    print(redactor.text(format_config(config)))
     print(f"OK: {path} is valid (config hash {config.hash})")
     return 0
 
@@ -71,7 +80,7 @@ def _resolve_db(args: argparse.Namespace) -> None:
         return
     path = config_path(args)
     if os.path.exists(path):
-        args.db = _load_or_exit(path).route_log.path
+        args.db = _load_or_exit(path, Redactor()).route_log.path
     else:
         print(f"routecar: no --db given and no config at {path} to read route_log.path from", file=sys.stderr)
         raise SystemExit(1)

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from routecar.observability import metrics as metrics_mod
 from routecar.observability.metrics import Metrics
-from routecar.routelog.record import AttemptRecord, RouteRecord
+from routecar.routelog.record import RouteRecord
 
 
 def scrape(m: Metrics) -> dict[str, list[tuple[str, dict[str, str], float]]]:
@@ -29,14 +28,36 @@ def value(fams: dict[str, Any], name: str, **labels: str) -> float | None:
     return None
 
 
+def attempt(provider: str, model: str, slug: str, status: int | None, error: str | None,
+            latency_ms: float, ttft_ms: float | None = None) -> dict[str, Any]:
+    """One `attempt_log` entry, as the route log stores it."""
+    return {"provider": provider, "model": model, "slug": slug, "status": status, "error": error,
+            "latency_ms": latency_ms, "ttft_ms": ttft_ms}
+
+
+class Detail:
+    """A RowDetail double: the plan and dispatch outcome a server hands the record."""
+
+    def __init__(self, outcomes: list[tuple[str, str, str]]) -> None:
+        self.outcomes = outcomes
+        self.asked = 0
+
+    def columns(self) -> dict[str, Any]:
+        return {"candidates": [], "rules_matched": [], "skipped": [], "attempt_log": []}
+
+    def attempt_outcomes(self) -> list[tuple[str, str, str]]:
+        self.asked += 1
+        return self.outcomes
+
+
 def ok_record(**kw: Any) -> RouteRecord:
     base: dict[str, Any] = dict(
         ts=0.0, request_id="r1", endpoint="chat", requested_model="fast", route="fast",
         strategy="fastest", chosen_model="gpt-4o-mini", provider="openai",
         upstream_model="gpt-4o-mini", status=200, outcome="ok", attempts=2,
         attempt_log=[
-            AttemptRecord("anthropic", "claude-3-5-haiku", "claude-haiku", 503, "http_5xx", 40.0).as_dict(),
-            AttemptRecord("openai", "gpt-4o-mini", "gpt-4o-mini", 200, None, 300.0, 120.0).as_dict(),
+            attempt("anthropic", "claude-3-5-haiku", "claude-haiku", 503, "http_5xx", 40.0),
+            attempt("openai", "gpt-4o-mini", "gpt-4o-mini", 200, None, 300.0, 120.0),
         ],
         latency_ms=350.0, ttft_ms=120.0, prompt_tokens=100, completion_tokens=40,
         cost_usd=0.002, overhead_ms=0.3, fallback=True,
@@ -111,13 +132,19 @@ def test_cache_hit_counts_savings_not_spend() -> None:
                  direction="prompt") == 100
 
 
-def test_attempt_records_accepted_as_objects() -> None:
+def test_attempts_come_from_the_records_detail_when_it_has_one() -> None:
+    """The server hands the record its dispatch outcome: metrics count its attempt outcomes,
+    and an entry without a slug is counted under its upstream model."""
     m = Metrics()
-    m.observe(ok_record(attempt_log=[AttemptRecord("openai", "gpt-4o-mini", "gpt-4o-mini", None,
-                                                   "connect", 5.0)]))
+    detail = Detail([("anthropic", "claude-haiku", "http_5xx"), ("openai", "gpt-4o-mini", "ok")])
+    m.observe(ok_record(attempt_log=[], detail=detail))
+    m.observe(ok_record(attempt_log=[{"provider": "openai", "model": "gpt-4o-mini", "error": "connect"}]))
     f = scrape(m)
-    assert value(f, "routecar_attempts_total", provider="openai", model="gpt-4o-mini",
-                 outcome="connect") == 1
+    assert detail.asked == 1
+    att = "routecar_attempts_total"
+    assert value(f, att, provider="anthropic", model="claude-haiku", outcome="http_5xx") == 1
+    assert value(f, att, provider="openai", model="gpt-4o-mini", outcome="ok") == 1
+    assert value(f, att, provider="openai", model="gpt-4o-mini", outcome="connect") == 1
 
 
 def test_health_source_read_at_scrape_time() -> None:
@@ -229,9 +256,8 @@ def test_client_input_never_becomes_a_label() -> None:
                  outcome="bad_request") == 1
 
 
-def test_label_cache_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metrics_mod, "MAX_CACHED_CHILDREN", 5)
-    m = Metrics()
+def test_label_cache_is_capped() -> None:
+    m = Metrics(max_series=5)
     for i in range(40):
         m.observe(ok_record(route=f"r{i}", attempt_log=[{"provider": f"p{i}", "slug": "s", "error": None}],
                             cache="miss"))
@@ -242,4 +268,50 @@ def test_label_cache_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     assert total == 40  # nothing is lost, only folded together
     assert sum(v for _, _, v in f["routecar_attempts_total"]) == 40
     assert sum(v for _, _, v in f["routecar_cache_total"]) == 40
-    assert len(m._bundles) + len(m._attempt_children) + len(m._cache_children) <= 8
+    keyed = ("routecar_requests_total", "routecar_attempts_total", "routecar_cache_total")
+    assert sum(len(f[name]) for name in keyed) <= 8
+    # The series that hang off those keys are bounded by them.
+    assert len(f["routecar_request_duration_seconds_count"]) <= 6
+    assert len(f["routecar_cache_saved_usd_total"]) <= 6
+
+
+def test_series_appear_when_first_counted_with_their_creation_time() -> None:
+    """As prometheus-client's children did: a series exists from its first count, `_created`
+    is when that happened, and unlabelled series exist from the start."""
+    now = [1000.0]
+    m = Metrics(process_metrics=False, clock=lambda: now[0])
+    f = scrape(m)
+    assert value(f, "routecar_overhead_seconds_count") == 0
+    assert value(f, "routecar_overhead_seconds_created") == 1000.0
+    assert value(f, "routecar_queue_waits_total") == 0
+    assert "routecar_requests_total" not in f and "routecar_tokens_total" not in f
+    now[0] = 1005.0
+    m.observe(ok_record(prompt_tokens=None))
+    f = scrape(m)
+    labels = dict(route="fast", model="gpt-4o-mini", provider="openai")
+    assert value(f, "routecar_requests_created", **labels, status="200", outcome="ok") == 1005.0
+    assert value(f, "routecar_request_duration_seconds_created", **labels) == 1005.0
+    assert value(f, "routecar_tokens_total", model="gpt-4o-mini", provider="openai", direction="prompt") is None
+    now[0] = 1010.0
+    m.observe(ok_record())
+    f = scrape(m)
+    assert value(f, "routecar_tokens_created", model="gpt-4o-mini", provider="openai", direction="prompt") == 1010.0
+    assert value(f, "routecar_requests_created", **labels, status="200", outcome="ok") == 1005.0
+
+
+def test_exposition_text_is_the_classic_format() -> None:
+    m = Metrics(process_metrics=False, clock=lambda: 1.5)
+    m.observe(ok_record(latency_ms=300.0, attempt_log=[]))
+    body = m.render()[0].decode()
+    labels = 'model="gpt-4o-mini",provider="openai",route="fast"'
+    # The classic format sorts label names: `le` comes first.
+    assert "# TYPE routecar_request_duration_seconds histogram\n" in body
+    assert f'routecar_request_duration_seconds_bucket{{le="0.25",{labels}}} 0.0\n' in body
+    assert f'routecar_request_duration_seconds_bucket{{le="0.5",{labels}}} 1.0\n' in body
+    assert f'routecar_request_duration_seconds_bucket{{le="+Inf",{labels}}} 1.0\n' in body
+    assert f"routecar_request_duration_seconds_count{{{labels}}} 1.0\n" in body
+    assert f"routecar_request_duration_seconds_sum{{{labels}}} 0.3\n" in body
+    assert "# TYPE routecar_request_duration_seconds_created gauge\n" in body
+    assert f"routecar_request_duration_seconds_created{{{labels}}} 1.5\n" in body
+    assert "# HELP routecar_requests_total Finished requests.\n# TYPE routecar_requests_total counter\n" in body
+    assert 'routecar_overhead_seconds_bucket{le="5e-05"} 0.0\n' in body

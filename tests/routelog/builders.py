@@ -6,17 +6,34 @@ import argparse
 import asyncio
 import sqlite3
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from routecar.routelog.record import OUTCOMES, AttemptRecord, RouteRecord
+from routecar.config.model import RouteLogConfig
+from routecar.redaction import Redactor
+from routecar.routelog.record import OUTCOMES, RouteRecord
 from routecar.routelog.rows import to_row
 from routecar.routelog.schema import INSERT_SQL, configure, migrate
+from routecar.routelog.writer import RouteLogWriter
+
+
+def attempt(provider: str, model: str, slug: str, status: int | None, error: str | None,
+            latency_ms: float, ttft_ms: float | None = None) -> dict[str, Any]:
+    """One `attempt_log` entry, as the dispatcher's attempt records are stored."""
+    return {"provider": provider, "model": model, "slug": slug, "status": status, "error": error,
+            "latency_ms": latency_ms, "ttft_ms": ttft_ms}
+
+
+def new_writer(config: RouteLogConfig, **kw: Any) -> RouteLogWriter:
+    """A writer with a Redactor of its own (a process shares one among all its writers of text)."""
+    kw.setdefault("redactor", Redactor())
+    return RouteLogWriter(config, **kw)
 
 
 def record(i: int = 0, **overrides: Any) -> RouteRecord:
     """A fully populated record; `i` varies the ids and numbers."""
-    ok = AttemptRecord("openai", "gpt-4o-mini-2024", "gpt-4o-mini", 200, None, 100.0 + i, 40.0)
-    failed = AttemptRecord("anthropic", "claude-3-5-haiku", "claude-haiku", 503, "http_5xx", 12.5)
+    ok = attempt("openai", "gpt-4o-mini-2024", "gpt-4o-mini", 200, None, 100.0 + i, 40.0)
+    failed = attempt("anthropic", "claude-3-5-haiku", "claude-haiku", 503, "http_5xx", 12.5)
     fields: dict[str, Any] = dict(
         ts=time.time() - 1.0 + i * 0.001,
         request_id=f"req-{i:06d}",
@@ -30,7 +47,7 @@ def record(i: int = 0, **overrides: Any) -> RouteRecord:
         status=200,
         outcome="ok",
         attempts=2,
-        attempt_log=[failed.as_dict(), ok.as_dict()],
+        attempt_log=[failed, ok],
         latency_ms=150.0 + i,
         ttft_ms=40.0,
         prompt_tokens=100 + i,
@@ -81,14 +98,16 @@ def every_kind(n_per_outcome: int = 3) -> list[RouteRecord]:
     return out
 
 
-def write_rows(path: str, records: list[RouteRecord], record_prompts: bool = False) -> None:
+def write_rows(path: str, records: list[RouteRecord], record_prompts: bool = False,
+               redactor: Redactor | None = None) -> None:
     """Inserts records the way the writer does, without an event loop (for the CLI tests)."""
+    redactor = redactor or Redactor()
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         configure(conn)
         migrate(conn)
         conn.execute("BEGIN")
-        conn.executemany(INSERT_SQL, [to_row(r, record_prompts) for r in records])
+        conn.executemany(INSERT_SQL, [to_row(r, record_prompts, redactor) for r in records])
         conn.execute("COMMIT")
     finally:
         conn.close()

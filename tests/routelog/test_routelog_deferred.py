@@ -1,183 +1,123 @@
-"""Deferred plan and attempt columns: built by the writer, the same row as built on the spot.
+"""Plan and attempt columns built by the writer from a record's `detail`.
 
-The handler hands the record its Plan and Attempts (`defer_plan` / `defer_attempts`) and the
-writer builds `candidates`, `rules_matched`, `skipped` and `attempt_log` when it serializes the
-row. These tests build the same columns the way the request path used to (eagerly) and check
-the deferred record gives the identical SQLite row, through a real writer and file.
+The request path may hand the record, instead of the `candidates`, `rules_matched`, `skipped`
+and `attempt_log` lists, a `detail` (its immutable plan and dispatch outcome) that builds them.
+The writer builds them into the row, in its own thread, and never into the record: the row is
+the one the lists would have given, and the record is the same after as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
+from pathlib import Path
 from typing import Any
 
-from routecar.config.loader import parse_config
-from routecar.config.model import RouteLogConfig
-from routecar.dispatch.dispatcher import Attempts
-from routecar.health.registry import HealthRegistry
-from routecar.router.cost import build_routing_request
-from routecar.router.plan import Plan
-from routecar.router.router import Router
-from routecar.routelog.record import AttemptRecord, RouteRecord
+from routecar.config.model import Retention, RouteLogConfig
+from routecar.redaction import Redactor
+from routecar.routelog.record import DETAIL_COLUMNS, RouteRecord
 from routecar.routelog.rows import to_row
-from routecar.routelog.schema import COLUMN_NAMES
-from routecar.routelog.writer import RouteLogWriter
-from tests.helpers import read_rows
+from tests.routelog.builders import attempt, new_writer, read_all
 
-CONFIG = """
-providers:
-  pa: {type: openai, base_url: 'http://127.0.0.1:9/v1', api_key: 'k'}
-  pb: {type: openai, base_url: 'http://127.0.0.1:9/v1', api_key: 'k'}
-models:
-  small:
-    price: {input: 0.15, output: 0.6}
-    deployments: [{provider: pa, model: up-small, weight: 3}, {provider: pb, model: up-small}]
-    fallbacks: [big]
-  big:
-    price: {input: 2.5, output: 10.0}
-    deployments: [{provider: pa, model: up-big}]
-routes:
-  r: {strategy: cheapest, candidates: [small, big]}
-route_log: {path: unused.db}
-"""
-NOW = 5000.0
+ATTEMPTS = [attempt("pa", "up-small", "small", 503, "http_5xx", 12.35),
+            attempt("pb", "up-small", "small", 200, None, 101.24, 40.0) | {"check": "passed"}]
+COLUMNS: dict[str, Any] = {
+    "candidates": [{"slug": "small", "deployment": "pa/up-small", "score": 0.15},
+                   {"slug": "big", "deployment": "pa/up-big", "score": 2.5}],
+    "rules_matched": ["tags.team=search"],
+    "skipped": [{"slug": "huge", "deployment": None, "why": "context window too small"},
+                {"slug": "big", "deployment": "pa/up-big", "why": "circuit_open", "retry_in_s": 12.5}],
+    "attempt_log": ATTEMPTS,
+}
 
 
-def plan() -> Plan:
-    cfg = parse_config(CONFIG)
-    router = Router(cfg, HealthRegistry(cfg))
-    p = router.plan(build_routing_request("chat", {"model": "r", "messages": [{"role": "user", "content": "hi"}]},
-                                          {}))
-    p.rules_matched.append("tags.team=search")
-    p.skipped.append({"slug": "huge", "deployment": None, "why": "context window too small"})
-    return p
+class Detail:
+    """A RowDetail double: builds fresh columns on every call, and counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def columns(self) -> dict[str, Any]:
+        self.calls += 1
+        return {name: [dict(x) if isinstance(x, dict) else x for x in value] for name, value in COLUMNS.items()}
+
+    def attempt_outcomes(self) -> list[tuple[str, str, str]]:
+        return [(a["provider"], a["slug"], a["error"] or "ok") for a in ATTEMPTS]
 
 
-def attempts() -> Attempts:
-    a = Attempts()
-    a.log.append(AttemptRecord("pa", "up-small", "small", 503, "http_5xx", 12.3456))
-    a.log.append(AttemptRecord("pb", "up-small", "small", 200, None, 101.239, 40.004))
-    a.checks[1] = "passed"
-    a.skipped.append({"slug": "big", "deployment": "pa/up-big", "why": "circuit_open", "retry_at": NOW + 12.5})
-    a.skipped.append({"slug": "big", "deployment": "pa/up-big", "why": "retry budget exhausted"})
-    return a
+def base(request_id: str, **kw: Any) -> RouteRecord:
+    return RouteRecord(ts=1700000000.0, request_id=request_id, endpoint="chat", status=200, attempts=2,
+                       error_message="upstream said sk-abcdefghijklmnop", **kw)
 
 
-def base(request_id: str) -> RouteRecord:
-    return RouteRecord(ts=1700000000.0, request_id=request_id, endpoint="chat", status=200, attempts=2)
+def eager(request_id: str = "r") -> RouteRecord:
+    """The same row, its lists built on the request path."""
+    return base(request_id, **{name: list(value) for name, value in COLUMNS.items()})
 
 
-def eager(p: Plan, a: Attempts) -> RouteRecord:
-    """What the request path built before the columns were deferred."""
-    rec = base("eager")
-    rec.rules_matched = list(p.rules_matched)
-    rec.candidates = [c.describe() for c in p.candidates]
-    rec.attempt_log = [x.as_dict() for x in a.log]
-    for i, verdict in a.checks.items():
-        rec.attempt_log[i]["check"] = verdict
-    rec.skipped = list(p.skipped) + [
-        {k: v for k, v in s.items() if k != "retry_at"}
-        | ({"retry_in_s": round(max(0.0, s["retry_at"] - NOW), 3)} if s.get("retry_at") else {})
-        for s in a.skipped
-    ]
-    return rec
+def fields(rec: RouteRecord) -> list[Any]:
+    return [getattr(rec, f.name) for f in dataclasses.fields(rec)]
 
 
-def deferred(p: Plan, a: Attempts) -> RouteRecord:
-    rec = base("eager")
-    rec.defer_plan(p)
-    rec.defer_attempts(a, p, NOW)
-    return rec
+def test_a_detailed_row_is_the_eager_row() -> None:
+    redactor = Redactor()
+    for record_prompts in (False, True):
+        want = to_row(eager(), record_prompts, redactor)
+        assert to_row(base("r", detail=Detail()), record_prompts, redactor) == want
 
 
-def test_deferred_row_is_the_eager_row() -> None:
-    p, a = plan(), attempts()
-    want = to_row(eager(p, a), record_prompts=False)
-    assert to_row(deferred(p, a), record_prompts=False) == want
-    rec = deferred(p, a)
-    rec.materialize()
-    rec.materialize()  # idempotent
-    assert to_row(rec, record_prompts=False) == want
-    assert rec.skipped[-2] == {"slug": "big", "deployment": "pa/up-big", "why": "circuit_open", "retry_in_s": 12.5}
-    assert rec.attempt_log[1]["check"] == "passed" and rec.attempt_log[0]["latency_ms"] == 12.35
+def test_row_building_never_writes_into_the_record() -> None:
+    detail = Detail()
+    rec = base("r", detail=detail)
+    before = fields(rec)
+    lists = [getattr(rec, name) for name in DETAIL_COLUMNS]
+    to_row(rec, False, Redactor())
+    to_row(rec, True, Redactor())
+    assert fields(rec) == before
+    assert all(getattr(rec, name) is same and same == [] for name, same in zip(DETAIL_COLUMNS, lists))
+    assert rec.detail is detail and detail.calls == 2  # asked once per row built
+    assert rec.error_message == "upstream said sk-abcdefghijklmnop"  # scrubbed in the row only
 
 
-def test_plan_only_rows_keep_the_plans_skips_and_no_attempts() -> None:
-    """A cache hit (or a budget rejection) records the plan but never the attempts."""
-    p = plan()
-    rec = base("hit")
-    rec.defer_plan(p)
-    rec.materialize()
-    assert rec.skipped == list(p.skipped) and rec.attempt_log == []
-    assert [c["slug"] for c in rec.candidates] == [c.slug for c in p.candidates]
-    assert rec.rules_matched == ["tags.team=search"]
+def test_a_record_without_detail_is_stored_as_it_is() -> None:
+    rec = eager()
+    row = to_row(rec, False, Redactor())
+    assert rec.attempt_log == ATTEMPTS  # neither copied into nor changed
+    assert '"check":"passed"' in row[[f.name for f in dataclasses.fields(rec)].index("attempt_log")]
 
 
-def test_attempts_without_a_recorded_plan_leave_candidates_empty() -> None:
-    """A downgrade that could not be planned records attempts against the first plan only."""
-    p, a = plan(), attempts()
-    rec = base("x")
-    rec.defer_attempts(a, p, NOW)
-    rec.materialize()
-    assert rec.candidates == [] and rec.rules_matched == []
-    assert len(rec.attempt_log) == 2 and len(rec.skipped) == 3
-
-
-def test_a_materialized_log_takes_late_edits() -> None:
-    """A stream marks its last attempt after the fact: the edit must reach the row and the metrics."""
-    p, a = plan(), attempts()
-    rec = deferred(p, a)
-    assert rec.attempt_entries() is a.log  # metrics read the AttemptRecords while deferred
-    rec.materialize()
-    rec.attempt_log[-1]["error"] = "stream_broken"
-    rec.attempt_log[-1]["latency_ms"] = 999.0
-    assert rec.attempt_entries()[-1]["error"] == "stream_broken"
-    row = dict(zip(COLUMN_NAMES, to_row(rec, record_prompts=False)))
-    assert '"error":"stream_broken"' in row["attempt_log"] and '"latency_ms":999.0' in row["attempt_log"]
-
-
-def test_records_built_without_deferral_are_untouched() -> None:
-    rec = base("plain")
-    rec.attempt_log = [{"provider": "p", "error": None}]
-    rec.materialize()
-    assert rec.attempt_log == [{"provider": "p", "error": None}] and rec.attempt_entries() == rec.attempt_log
-
-
-def test_materializing_in_another_thread_while_metrics_read() -> None:
-    """The writer builds rows in aiosqlite's thread; a reader on the loop sees source or result."""
-    p, a = plan(), attempts()
-    records = [deferred(p, a) for _ in range(2000)]
-    seen: list[int] = []
+def test_rows_built_in_another_thread_while_the_loop_reads_the_same_records() -> None:
+    """The writer builds rows in aiosqlite's thread while the loop may still read the record
+    (metrics, a log line): with nothing written into it, both always see the same values."""
+    records = [base(f"r{i}", detail=Detail()) for i in range(2000)]
+    before = [fields(r) for r in records]
+    rows: list[list[Any]] = []
+    redactor = Redactor()
 
     def build() -> None:
-        for r in records:
-            r.materialize()
+        rows.extend(to_row(r, False, redactor) for r in records)
 
     t = threading.Thread(target=build)
     t.start()
-    for r in records:
-        entries = r.attempt_entries()
-        seen.append(len(entries))
+    seen = {tuple(r.attempt_outcomes()) for r in records}
     t.join()
-    assert set(seen) == {2}
+    assert seen == {(("pa", "small", "http_5xx"), ("pb", "small", "ok"))}
+    assert [fields(r) for r in records] == before and len(rows) == 2000
 
 
-async def test_writer_stores_deferred_columns(tmp_path: Any) -> None:
-    p, a = plan(), attempts()
-    want = eager(p, a)
-    rec = deferred(p, a)
-    rec.request_id = "deferred"
-    writer = RouteLogWriter(RouteLogConfig(path=str(tmp_path / "routes.db")))
+async def test_writer_stores_the_detail_columns(tmp_path: Path) -> None:
+    path = tmp_path / "routes.db"
+    writer = new_writer(RouteLogConfig(path=str(path), retention=Retention(max_age=None, max_rows=None)))
     await writer.start()
     try:
-        writer.submit(want)
-        writer.submit(rec)
+        writer.submit(eager("eager"))
+        writer.submit(base("detailed", detail=Detail()))
         await asyncio.wait_for(writer.flush(), 10)
     finally:
         await writer.close()
-    got = {r["request_id"]: r for r in read_rows(str(tmp_path / "routes.db"))}
-    for col in ("candidates", "rules_matched", "skipped", "attempt_log"):
-        assert got["deferred"][col] == got["eager"][col], col
-    assert got["deferred"]["attempt_log"][1]["check"] == "passed"
-
+    got = {r["request_id"]: r for r in read_all(str(path))}
+    for col in DETAIL_COLUMNS:
+        assert got["detailed"][col] == got["eager"][col], col
+    assert '"check":"passed"' in got["detailed"]["attempt_log"]
+    assert got["detailed"]["error_message"] == "upstream said [REDACTED]"

@@ -6,9 +6,7 @@ import time
 from pathlib import Path
 
 from routecar.config.model import Retention, RouteLogConfig
-from routecar.routelog.writer import RouteLogWriter
-
-from tests.routelog.builders import read_all, record, wait_until, write_rows
+from tests.routelog.builders import new_writer, read_all, record, wait_until, write_rows
 
 DAY = 86400.0
 
@@ -19,7 +17,7 @@ async def test_prune_by_age_deletes_only_old_rows_in_chunks(tmp_path: Path) -> N
     old = [record(i, ts=now - 8 * DAY) for i in range(4500)]  # more than two 2,000-row chunks
     new = [record(10_000 + i, ts=now - DAY) for i in range(30)]
     write_rows(str(path), old[:2000] + new[:10] + old[2000:] + new[10:])
-    w = RouteLogWriter(RouteLogConfig(path=str(path), retention=Retention(max_age=7 * DAY, max_rows=None)),
+    w = new_writer(RouteLogConfig(path=str(path), retention=Retention(max_age=7 * DAY, max_rows=None)),
                        clock=lambda: now)
     await w.start()
     await w.prune()
@@ -31,7 +29,7 @@ async def test_prune_by_age_deletes_only_old_rows_in_chunks(tmp_path: Path) -> N
 async def test_prune_by_rows_keeps_the_newest(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     write_rows(str(path), [record(i) for i in range(350)])
-    w = RouteLogWriter(RouteLogConfig(path=str(path), retention=Retention(max_age=None, max_rows=100)))
+    w = new_writer(RouteLogConfig(path=str(path), retention=Retention(max_age=None, max_rows=100)))
     await w.start()
     await w.prune()
     rows = read_all(str(path))
@@ -45,7 +43,7 @@ async def test_retention_runs_at_start_and_then_periodically(tmp_path: Path) -> 
     path = tmp_path / "r.db"
     write_rows(str(path), [record(i) for i in range(300)])
     mono = [0.0]
-    w = RouteLogWriter(
+    w = new_writer(
         RouteLogConfig(path=str(path), flush_interval=0.01, retention=Retention(max_age=DAY, max_rows=50)),
         monotonic=lambda: mono[0], retention_every=60.0,
     )

@@ -9,15 +9,20 @@ from pathlib import Path
 import pytest
 
 from routecar.config.model import Retention, RouteLogConfig
+from routecar.redaction import Redactor
 from routecar.routelog.record import RouteRecord
 from routecar.routelog.rows import to_row
 from routecar.routelog.schema import (
-    COLUMN_NAMES, LOW_CARDINALITY_UNINDEXED, MIGRATIONS, SCHEMA_VERSION, Migration, columns_for,
-    configure, migrate,
+    COLUMN_NAMES,
+    LOW_CARDINALITY_UNINDEXED,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Migration,
+    columns_for,
+    configure,
+    migrate,
 )
-from routecar.routelog.writer import RouteLogWriter
-
-from tests.routelog.builders import read_all, record, write_rows
+from tests.routelog.builders import new_writer, read_all, record, write_rows
 
 SPEC_COLUMNS = (
     "ts request_id requested_model route strategy chosen_model provider upstream_model status "
@@ -58,7 +63,8 @@ def test_table_has_the_spec_columns_and_every_record_field(tmp_path: Path) -> No
     write_rows(str(tmp_path / "r.db"), [])
     info = table_info(tmp_path / "r.db")
     assert set(SPEC_COLUMNS) <= set(info)
-    assert {f.name for f in dataclasses.fields(RouteRecord)} == set(COLUMN_NAMES)
+    # Every field is a column, but `detail`: the source of some columns, not one itself.
+    assert {f.name for f in dataclasses.fields(RouteRecord)} - {"detail"} == set(COLUMN_NAMES)
     assert info["id"] == "INTEGER" and info["ts"] == "REAL" and info["status"] == "INTEGER"
     assert info["stream"] == "INTEGER" and info["attempt_log"] == "TEXT"
     indexed = indexed_columns(tmp_path / "r.db")
@@ -68,7 +74,7 @@ def test_table_has_the_spec_columns_and_every_record_field(tmp_path: Path) -> No
 
 
 async def test_writer_sets_wal_and_the_schema_version(tmp_path: Path) -> None:
-    w = RouteLogWriter(RouteLogConfig(path=str(tmp_path / "r.db")))
+    w = new_writer(RouteLogConfig(path=str(tmp_path / "r.db")))
     await w.start()
     await w.close()
     conn = sqlite3.connect(tmp_path / "r.db")
@@ -113,7 +119,7 @@ def test_a_v1_build_still_writes_a_current_file(tmp_path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrate(conn, MIGRATIONS[:1]) == SCHEMA_VERSION  # newer than v1: left as it is
     v1_columns = [name for name, _ in columns_for(MIGRATIONS[:1])]
-    row = dict(zip(COLUMN_NAMES, to_row(record(2), False)))
+    row = dict(zip(COLUMN_NAMES, to_row(record(2), False, Redactor())))
     conn.execute(f"INSERT INTO route_log ({', '.join(v1_columns)}) VALUES ({', '.join('?' * len(v1_columns))})",
                  [row[name] for name in v1_columns])
     conn.close()
@@ -141,7 +147,7 @@ async def test_writer_runs_on_a_file_from_a_newer_build(tmp_path: Path) -> None:
     configure(conn)
     migrate(conn, NEWER)
     conn.close()
-    w = RouteLogWriter(RouteLogConfig(path=str(path), retention=Retention(None, None)))
+    w = new_writer(RouteLogConfig(path=str(path), retention=Retention(None, None)))
     await w.start()  # the newer file has every column we write: an older sidecar keeps working
     w.submit(record(7))
     await w.close()

@@ -11,12 +11,11 @@ import orjson
 import pytest
 
 from routecar.config.model import Retention, RouteLogConfig
+from routecar.redaction import Redactor
 from routecar.routelog.errors import RouteLogError
 from routecar.routelog.record import RouteRecord
-from routecar.routelog.schema import JSON_COLUMNS, COLUMN_NAMES
-from routecar.routelog.writer import RouteLogWriter
-
-from tests.routelog.builders import every_kind, read_all, record, wait_until
+from routecar.routelog.schema import COLUMN_NAMES, JSON_COLUMNS
+from tests.routelog.builders import every_kind, new_writer, read_all, record, wait_until
 
 NO_RETENTION = Retention(max_age=None, max_rows=None)
 NEVER = 3600.0  # a flush interval that never elapses within a test
@@ -39,7 +38,7 @@ def expected_value(rec: RouteRecord, name: str, record_prompts: bool) -> object:
 
 async def test_every_kind_of_record_becomes_exactly_one_faithful_row(tmp_path: Path) -> None:
     records = every_kind()
-    w = RouteLogWriter(cfg(tmp_path / "r.db", batch_size=7))
+    w = new_writer(cfg(tmp_path / "r.db", batch_size=7))
     await w.start()
     for r in records:
         assert w.submit(r)
@@ -59,7 +58,7 @@ async def test_every_kind_of_record_becomes_exactly_one_faithful_row(tmp_path: P
 
 async def test_prompts_are_stored_only_when_asked(tmp_path: Path) -> None:
     for record_prompts, db in ((False, "off.db"), (True, "on.db")):
-        w = RouteLogWriter(cfg(tmp_path / db, record_prompts=record_prompts))
+        w = new_writer(cfg(tmp_path / db, record_prompts=record_prompts))
         await w.start()
         w.submit(record(1))
         await w.close()
@@ -71,8 +70,23 @@ async def test_prompts_are_stored_only_when_asked(tmp_path: Path) -> None:
             assert row["prompt"] is None and row["response"] is None
 
 
+async def test_error_messages_are_scrubbed_with_the_writers_redactor(tmp_path: Path) -> None:
+    """The process's Redactor: a secret registered after the writer was built (a reload) is
+    scrubbed too; the record itself keeps the upstream's words (the loop may still read it)."""
+    redactor = Redactor()
+    w = new_writer(cfg(tmp_path / "r.db"), redactor=redactor)
+    redactor.register("opaque-key-9f8e7d")
+    rec = record(1, error_message="Incorrect API key provided: opaque-key-9f8e7d (sk-abcdefghijklmnop)")
+    await w.start()
+    w.submit(rec)
+    await w.close()
+    row = read_all(str(tmp_path / "r.db"))[0]
+    assert row["error_message"] == "Incorrect API key provided: [REDACTED] ([REDACTED])"
+    assert "opaque-key-9f8e7d" in (rec.error_message or "")
+
+
 async def test_odd_values_in_json_fields_never_fail_a_batch(tmp_path: Path) -> None:
-    w = RouteLogWriter(cfg(tmp_path / "r.db"))
+    w = new_writer(cfg(tmp_path / "r.db"))
     await w.start()
     w.submit(record(1, tags={"team": "a"}, classes={"x": {1, 2}, 3: object()},
                     candidates=[{"model": "m", "score": (1, 2)}]))
@@ -84,7 +98,7 @@ async def test_odd_values_in_json_fields_never_fail_a_batch(tmp_path: Path) -> N
 
 
 async def test_a_full_batch_is_written_without_waiting_for_the_interval(tmp_path: Path) -> None:
-    w = RouteLogWriter(cfg(tmp_path / "r.db", batch_size=10, flush_interval=NEVER))
+    w = new_writer(cfg(tmp_path / "r.db", batch_size=10, flush_interval=NEVER))
     await w.start()
     for i in range(25):
         w.submit(record(i))
@@ -97,7 +111,7 @@ async def test_a_full_batch_is_written_without_waiting_for_the_interval(tmp_path
 
 
 async def test_a_partial_batch_is_written_when_the_interval_elapses(tmp_path: Path) -> None:
-    w = RouteLogWriter(cfg(tmp_path / "r.db", batch_size=1000, flush_interval=0.02))
+    w = new_writer(cfg(tmp_path / "r.db", batch_size=1000, flush_interval=0.02))
     await w.start()
     for i in range(3):
         w.submit(record(i))
@@ -107,7 +121,7 @@ async def test_a_partial_batch_is_written_when_the_interval_elapses(tmp_path: Pa
 
 
 async def test_flush_waits_for_everything_submitted(tmp_path: Path) -> None:
-    w = RouteLogWriter(cfg(tmp_path / "r.db", batch_size=100, flush_interval=NEVER))
+    w = new_writer(cfg(tmp_path / "r.db", batch_size=100, flush_interval=NEVER))
     await w.start()
     for i in range(250):
         w.submit(record(i))
@@ -121,7 +135,7 @@ async def test_queue_full_drops_are_counted_reported_and_rate_limited(
 ) -> None:
     now = [1000.0]
     drops: list[int] = []
-    w = RouteLogWriter(
+    w = new_writer(
         cfg(tmp_path / "r.db", queue_size=5, batch_size=100, flush_interval=NEVER),
         on_drop=drops.append, monotonic=lambda: now[0],
     )
@@ -141,7 +155,7 @@ async def test_queue_full_drops_are_counted_reported_and_rate_limited(
 
 
 async def test_close_writes_everything_queued(tmp_path: Path) -> None:
-    w = RouteLogWriter(cfg(tmp_path / "r.db", batch_size=500, flush_interval=NEVER))
+    w = new_writer(cfg(tmp_path / "r.db", batch_size=500, flush_interval=NEVER))
     await w.start()
     for i in range(1234):
         w.submit(record(i))
@@ -152,7 +166,7 @@ async def test_close_writes_everything_queued(tmp_path: Path) -> None:
 
 
 async def test_records_submitted_before_start_are_written(tmp_path: Path) -> None:
-    w = RouteLogWriter(cfg(tmp_path / "r.db"))
+    w = new_writer(cfg(tmp_path / "r.db"))
     w.submit(record(1))
     assert not w.writable
     await w.start()
@@ -164,17 +178,17 @@ async def test_records_submitted_before_start_are_written(tmp_path: Path) -> Non
 async def test_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    w = RouteLogWriter(cfg(blocker / "routes.db"))
+    w = new_writer(cfg(blocker / "routes.db"))
     with pytest.raises(RouteLogError, match="not writable"):
         await w.start()
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(RouteLogError, match="garbage.db"):
-        await RouteLogWriter(cfg(garbage)).start()
+        await new_writer(cfg(garbage)).start()
 
 
 async def test_missing_parent_directories_are_created(tmp_path: Path) -> None:
-    w = RouteLogWriter(cfg(tmp_path / "a" / "b" / "routes.db"))
+    w = new_writer(cfg(tmp_path / "a" / "b" / "routes.db"))
     await w.start()
     w.submit(record(1))
     await w.close()
@@ -184,7 +198,7 @@ async def test_missing_parent_directories_are_created(tmp_path: Path) -> None:
 async def test_write_errors_are_retried_counted_and_survived(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     drops: list[int] = []
-    w = RouteLogWriter(cfg(path, batch_size=4, flush_interval=NEVER), on_drop=drops.append,
+    w = new_writer(cfg(path, batch_size=4, flush_interval=NEVER), on_drop=drops.append,
                        retry_delays=(0.0, 0.0))
     await w.start()
     # Another process removes the table under the writer: every insert now fails.
@@ -218,7 +232,7 @@ async def test_readers_see_rows_while_the_writer_writes(tmp_path: Path) -> None:
     from routecar.routelog.reader import open_readonly
 
     path = tmp_path / "r.db"
-    w = RouteLogWriter(cfg(path, batch_size=50, flush_interval=NEVER))
+    w = new_writer(cfg(path, batch_size=50, flush_interval=NEVER))
     await w.start()
     reader = open_readonly(str(path))
     # A reader inside a long read transaction must not block the writer (WAL).

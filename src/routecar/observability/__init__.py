@@ -1,30 +1,7 @@
-"""Prometheus metrics (`Metrics`), structured JSON logging (`setup_logging`) and secret
-scrubbing (`redact`, `register_secret`).
+"""Prometheus metrics (`metrics.Metrics`) and structured JSON logging (`jsonlog.setup_logging`).
 
-Names are resolved on first use: the route-log CLI needs only `redact`, and should not pay
-for importing prometheus-client (about 40 ms) on every `routecar logs`.
+Import the modules themselves: this package re-exports nothing, so importing one never pays for
+another (prometheus-client costs about 40 ms to import, and `routecar serve` configures logging
+before anything else). Secret scrubbing is `routecar.redaction`, below both this package and
+the route log.
 """
-
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
-
-_HOMES = {
-    "Metrics": "metrics",
-    "dropped_log_records": "jsonlog",
-    "log_request": "jsonlog",
-    "setup_logging": "jsonlog",
-    "shutdown_logging": "jsonlog",
-    "redact": "scrub",
-    "register_secret": "scrub",
-}
-
-__all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)

@@ -1,16 +1,20 @@
 """Structured JSON logs: one object per line, written off the event loop, secrets scrubbed.
 
 Request handlers only enqueue: a `QueueHandler` on the `routecar` logger puts records on a
-bounded queue and a `QueueListener` thread serializes (orjson) and writes them, so a slow or
-blocked stdout (a full pipe, a stalled log shipper) never stalls the event loop. When the
-queue is full, records are dropped and counted rather than blocking a request.
+bounded queue and one writer thread (`JsonLogWriter`) serializes (orjson) and writes them, so
+a slow or blocked stdout (a full pipe, a stalled log shipper) never stalls the event loop. When
+the queue is full, records are dropped and counted rather than blocking a request.
 
 Each line: `ts` (ISO-8601 UTC), `level`, `logger`, `msg`, every `extra={...}` field, and `exc`
 (the formatted traceback as one string) when an exception is logged.
 
-Redaction (scrub.py) is defence in depth: API keys should never reach a log call at all, but
-anything shaped like a key or equal to a registered secret is replaced in messages and extra
-fields, on the writer thread, before the line is written.
+Redaction (routecar.redaction) is defence in depth: API keys should never reach a log call at
+all, but anything shaped like a key or equal to a secret registered with the process's
+`Redactor` (the one `setup_logging` is given) is replaced in messages and extra fields, on the
+writer thread, before the line is written.
+
+What is installed lives on the `routecar` logger itself (the handler knows its writer thread),
+not in this module: `shutdown_logging` finds it there.
 """
 
 from __future__ import annotations
@@ -18,17 +22,18 @@ from __future__ import annotations
 import logging
 import queue
 import sys
+import threading
 import time
-from logging.handlers import QueueHandler, QueueListener
+from logging.handlers import QueueHandler
 from typing import IO, Any
 
 import orjson
 
-from routecar.observability.scrub import REDACTED, REDACTOR, Redactor, redact, register_secret
+from routecar.redaction import Redactor
 from routecar.routelog.record import RouteRecord
 
-__all__ = ["REDACTED", "Redactor", "dropped_log_records", "log_request", "redact", "register_secret",
-           "setup_logging", "shutdown_logging"]
+__all__ = ["JsonLogWriter", "dropped_log_records", "log_request", "parse_level", "setup_logging",
+           "shutdown_logging"]
 
 ROOT_LOGGER = "routecar"
 # Enough to ride out a burst while stdout is slow, small enough to bound memory.
@@ -44,6 +49,7 @@ _STANDARD_ATTRS = frozenset(
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "warn": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
 _EXC_FORMATTER = logging.Formatter()
+_STOP = object()  # put on the queue by `stop()`: the writer thread returns when it gets there
 
 
 class RedactFilter(logging.Filter):
@@ -90,11 +96,46 @@ def build_payload(record: logging.LogRecord) -> dict[str, Any]:
     return payload
 
 
+class JsonLogWriter:
+    """The thread that builds, scrubs, serializes and writes queued records, one at a time."""
+
+    def __init__(self, q: queue.Queue[Any], handler: logging.Handler) -> None:
+        self.queue = q
+        self.handler = handler
+        self._thread = threading.Thread(target=self._run, name="routecar-log-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            record = self.queue.get()
+            if record is _STOP:
+                return
+            try:
+                self.handler.handle(record)  # the RedactFilter, then the JSON line
+            except Exception:  # noqa: BLE001 - a bad record must not stop every later line
+                self.handler.handleError(record)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Drain and join, but never hang shutdown on a stream that stopped accepting writes."""
+        if not self._thread.is_alive():
+            return
+        try:
+            self.queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            pass
+        self._thread.join(timeout)
+        if not self._thread.is_alive():  # else it holds the handler's lock, stuck in a write
+            self.handler.flush()
+
+
 class _DroppingQueueHandler(QueueHandler):
     """Enqueues without ever blocking; counts what a full queue forces it to drop."""
 
-    def __init__(self, q: queue.Queue[Any]) -> None:
-        super().__init__(q)
+    def __init__(self, writer: JsonLogWriter) -> None:
+        super().__init__(writer.queue)
+        self.writer = writer
         self.dropped = 0
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
@@ -116,29 +157,6 @@ class _DroppingQueueHandler(QueueHandler):
             self.dropped += 1
 
 
-class _Listener(QueueListener):
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:  # type: ignore[override]
-        """Drain and join, but never hang shutdown on a stream that stopped accepting writes."""
-        thread = self._thread  # type: ignore[attr-defined]
-        if thread is None:
-            return
-        try:
-            self.queue.put(self._sentinel, timeout=timeout)  # type: ignore[attr-defined]
-        except queue.Full:
-            pass
-        thread.join(timeout)
-        self._thread = None
-
-
-class _State:
-    """What `setup_logging` installed, so a second call or `shutdown_logging` can undo it."""
-
-    listener: _Listener | None = None
-    queue_handler: _DroppingQueueHandler | None = None
-    stream_handler: logging.Handler | None = None
-
-
-_state = _State()
 _request_log = logging.getLogger(ROOT_LOGGER + ".request")
 
 
@@ -151,52 +169,50 @@ def parse_level(level: str | int) -> int:
         raise ValueError(f"unknown log level {level!r}; use one of {', '.join(_LEVELS)}") from None
 
 
-def setup_logging(level: str | int = "info", stream: IO[str] | None = None) -> QueueListener:
+def setup_logging(level: str | int = "info", stream: IO[str] | None = None, *, redactor: Redactor,
+                  queue_size: int = QUEUE_SIZE) -> JsonLogWriter:
     """Send the `routecar` logger hierarchy to `stream` (default: the current sys.stdout) as
-    JSON lines via a writer thread.
+    JSON lines via a writer thread, every line scrubbed with `redactor`.
 
     Calling it again replaces the previous set-up (its queue is drained first). Returns the
-    running listener; `shutdown_logging()` stops it and flushes.
+    running writer; `shutdown_logging()` stops it and flushes.
     """
     lvl = parse_level(level)
     shutdown_logging()
-    q: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
     stream_handler = logging.StreamHandler(sys.stdout if stream is None else stream)
     stream_handler.setFormatter(JsonFormatter())
-    stream_handler.addFilter(RedactFilter(REDACTOR))
-    queue_handler = _DroppingQueueHandler(q)
-    listener = _Listener(q, stream_handler, respect_handler_level=False)
+    stream_handler.addFilter(RedactFilter(redactor))
+    writer = JsonLogWriter(queue.Queue(maxsize=queue_size), stream_handler)
 
     logger = logging.getLogger(ROOT_LOGGER)
     logger.setLevel(lvl)
-    logger.addHandler(queue_handler)
+    logger.addHandler(_DroppingQueueHandler(writer))
     # Own the hierarchy: a root handler (basicConfig, a library) would interleave plain-text
     # lines and break every JSON log parser downstream.
     logger.propagate = False
-    listener.start()
-    _state.listener, _state.queue_handler, _state.stream_handler = listener, queue_handler, stream_handler
-    return listener
+    writer.start()
+    return writer
+
+
+def _installed() -> list[_DroppingQueueHandler]:
+    return [h for h in logging.getLogger(ROOT_LOGGER).handlers if isinstance(h, _DroppingQueueHandler)]
 
 
 def shutdown_logging() -> None:
     """Write out everything queued, stop the writer thread and detach the handlers."""
-    listener, queue_handler, stream_handler = _state.listener, _state.queue_handler, _state.stream_handler
-    if listener is None:
+    installed = _installed()
+    if not installed:
         return
     logger = logging.getLogger(ROOT_LOGGER)
-    if queue_handler is not None:
-        logger.removeHandler(queue_handler)
-    listener.stop()
-    if stream_handler is not None:
-        stream_handler.flush()
+    for handler in installed:
+        logger.removeHandler(handler)
+        handler.writer.stop()
     logger.propagate = True
-    _state.listener = _state.queue_handler = _state.stream_handler = None
 
 
 def dropped_log_records() -> int:
     """Records dropped since `setup_logging` because the writer fell behind."""
-    handler = _state.queue_handler
-    return 0 if handler is None else handler.dropped
+    return sum(h.dropped for h in _installed())
 
 
 def log_request(record: RouteRecord) -> None:

@@ -1,22 +1,22 @@
 """One explainable row per request (SPEC §5).
 
-The request path fills a `RouteRecord` and hands it to the writer's queue; the writer turns it
-into a SQLite row off the request path. Fields that are JSON in SQLite are plain Python values
-here (lists and dicts) and are serialized by the writer.
+The request path fills a `RouteRecord` once the request is over and hands it to the writer's
+queue; the writer turns it into a SQLite row off the request path. Fields that are JSON in
+SQLite are plain Python values here (lists and dicts) and are serialized by the writer.
 
 The list columns that describe the plan and the attempts (`candidates`, `rules_matched`,
 `skipped`, `attempt_log`) cost a dict per candidate and per attempt to build, and nothing on
-the request path reads them: the handler only hands the record its Plan and Attempts
-(`defer_plan` / `defer_attempts`) and the writer calls `materialize()` when it serializes the
-row. Neither the plan nor the attempts change once the request is answered, so the row is the
-same as if it had been built on the spot. Code that must edit those lists on the request
-path (a broken stream marks its last attempt) calls `materialize()` first.
+the request path reads them. So a record may carry, instead of those lists, a `detail`: the
+request's immutable plan and dispatch outcome, which the writer asks for the columns
+(`list_columns`) when it serializes the row. Nothing is written back into the record: the
+record is never changed after it is submitted, so the writer's thread and the event loop can
+both read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping, Protocol
 
 OUTCOMES = (
     "ok",
@@ -30,39 +30,22 @@ OUTCOMES = (
     "budget_rejected",
 )
 
-
-@dataclass(slots=True)
-class AttemptRecord:
-    provider: str
-    model: str  # upstream model name
-    slug: str  # catalog slug the deployment belongs to
-    status: int | None  # HTTP status from upstream, None when no answer (connect error, timeout)
-    error: str | None  # error class: "connect", "timeout", "first_token_timeout", "idle_timeout",
-    # "http_429", "http_5xx", "malformed", "stream_broken", "cancelled", or None on success
-    latency_ms: float
-    ttft_ms: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "slug": self.slug,
-            "status": self.status,
-            "error": self.error,
-            "latency_ms": round(self.latency_ms, 2),
-            "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 2),
-        }
+# The columns a `RowDetail` builds.
+DETAIL_COLUMNS = ("candidates", "rules_matched", "skipped", "attempt_log")
 
 
-class _Deferred:
-    """Slots outside the dataclass fields: they are not route-log columns (the column list is
-    the field list), and they may stay unset (records built elsewhere, tests), hence getattr."""
+class RowDetail(Protocol):
+    """Immutable sources of a row's list columns (the plan and the dispatch outcome)."""
 
-    __slots__ = ("_plan", "_skip_plan", "_attempts", "_skip_now")
+    def columns(self) -> Mapping[str, Any]:
+        """`candidates`, `rules_matched`, `skipped` and `attempt_log` as JSON-ready values."""
+
+    def attempt_outcomes(self) -> Iterable[tuple[str, str, str]]:
+        """(provider, model slug, "ok" or the error class) per upstream attempt, for metrics."""
 
 
 @dataclass(slots=True)
-class RouteRecord(_Deferred):
+class RouteRecord:
     ts: float  # unix seconds when the request arrived
     request_id: str
     endpoint: str  # "chat", "embeddings", "messages"
@@ -100,57 +83,19 @@ class RouteRecord(_Deferred):
     # Only filled when route_log.record_prompts is set.
     prompt: Any = None
     response: Any = None
+    # Not a column: when set, the source of the DETAIL_COLUMNS (see the module docstring).
+    detail: RowDetail | None = None
 
-    # -- deferred columns ---------------------------------------------------------------------
+    def list_columns(self) -> Mapping[str, Any]:
+        """The DETAIL_COLUMNS of this row: built from `detail` when there is one."""
+        if self.detail is not None:
+            return self.detail.columns()
+        return {"candidates": self.candidates, "rules_matched": self.rules_matched, "skipped": self.skipped,
+                "attempt_log": self.attempt_log}
 
-    def defer_plan(self, plan: Any) -> None:
-        """`candidates`, `rules_matched` and `skipped` will be the plan's (a router Plan)."""
-        self._plan = plan
-        self._skip_plan = plan
-
-    def defer_attempts(self, attempts: Any, plan: Any, now: float) -> None:
-        """`attempt_log` will be the dispatcher's Attempts (cascade verdicts included) and
-        `skipped` the plan's skips then the dispatcher's, `retry_at` (the health registry's
-        monotonic clock) turned into seconds after `now`."""
-        self._attempts = attempts
-        self._skip_plan = plan
-        self._skip_now = now
-
-    def attempt_entries(self) -> list[Any]:
-        """The attempts as the metrics count them: AttemptRecords while deferred, else the
-        `attempt_log` dicts (which may carry a stream's late error)."""
-        attempts = getattr(self, "_attempts", None)
-        return self.attempt_log if attempts is None else attempts.log
-
-    def materialize(self) -> None:
-        """Builds the deferred columns now; a no-op once built or when nothing was deferred.
-
-        The writer calls this off the request path, possibly in its own thread while the event
-        loop reads `attempt_entries()`: each column is assigned whole, before its source slot
-        is cleared, so a reader sees either the source or the finished list.
-        """
-        plan = getattr(self, "_plan", None)
-        if plan is not None:
-            self.rules_matched = list(plan.rules_matched)
-            self.candidates = [c.describe() for c in plan.candidates]
-            self._plan = None
-        skip_plan = getattr(self, "_skip_plan", None)
-        if skip_plan is None:
-            return
-        attempts = getattr(self, "_attempts", None)
-        skipped = list(skip_plan.skipped)
-        if attempts is not None:
-            log = [a.as_dict() for a in attempts.log]
-            for i, verdict in attempts.checks.items():  # cascade steps: how each answer fared
-                log[i]["check"] = verdict
-            now = self._skip_now
-            # The router's skips (window, capabilities, canary, budget), then the dispatcher's.
-            for s in attempts.skipped:
-                entry = {k: v for k, v in s.items() if k != "retry_at"}
-                if s.get("retry_at"):
-                    entry["retry_in_s"] = round(max(0.0, s["retry_at"] - now), 3)
-                skipped.append(entry)
-            self.attempt_log = log
-        self.skipped = skipped
-        self._attempts = None
-        self._skip_plan = None
+    def attempt_outcomes(self) -> Iterable[tuple[str, str, str]]:
+        """(provider, model slug, "ok" or the error class) per upstream attempt."""
+        if self.detail is not None:
+            return self.detail.attempt_outcomes()
+        return [(a.get("provider") or "", a.get("slug") or a.get("model") or "", a.get("error") or "ok")
+                for a in self.attempt_log]

@@ -1,8 +1,8 @@
 """`RouteRecord` to SQLite row and back to plain values.
 
 The writer calls `to_row` in its own thread, off the request path (that is also where the
-columns the handler deferred are built, `RouteRecord.materialize`); the read side calls
-`decode_row` to turn JSON text columns back into lists and dicts.
+plan and attempt columns of a record with a `detail` are built, `RouteRecord.list_columns`);
+the read side calls `decode_row` to turn JSON text columns back into lists and dicts.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from routecar.observability.scrub import redact
-from routecar.routelog.record import RouteRecord
+from routecar.redaction import Redactor
+from routecar.routelog.record import DETAIL_COLUMNS, RouteRecord
 from routecar.routelog.schema import BOOL_COLUMNS, COLUMN_NAMES, JSON_COLUMNS
 
 _JSON_OPTS = orjson.OPT_NON_STR_KEYS
@@ -54,6 +54,7 @@ _JSON_INDEX = tuple(
 )
 _BOOL_INDEX = tuple(i for i, name in enumerate(COLUMN_NAMES) if name in BOOL_COLUMNS)
 _SCRUBBED_INDEX = tuple(i for i, name in enumerate(COLUMN_NAMES) if name in SCRUBBED_COLUMNS)
+_DETAIL_INDEX = tuple((COLUMN_NAMES.index(name), name) for name in DETAIL_COLUMNS)
 
 
 def _dump_columns(row: list[Any], indexes: tuple[int, ...]) -> None:
@@ -71,15 +72,22 @@ def _dump_columns(row: list[Any], indexes: tuple[int, ...]) -> None:
         row[i] = dumps(value, _json_default, _JSON_OPTS).decode()
 
 
-def to_row(record: RouteRecord, record_prompts: bool) -> list[Any]:
+def to_row(record: RouteRecord, record_prompts: bool, redactor: Redactor) -> list[Any]:
     """The INSERT parameters for one record, in `COLUMN_NAMES` order.
 
     Runs once per request in the writer's thread, whose CPU a one-core sidecar takes from
     requests: one C-level attrgetter reads every column, and only the few columns that need
-    converting are visited after that (benchmarks/routelog_bench.py).
+    converting are visited after that (benchmarks/routelog_bench.py). The record is only read:
+    the event loop may be reading it at the same time.
     """
-    record.materialize()  # the plan and attempt columns the request path deferred
     row = list(_ALL_COLUMNS(record))
+    if record.detail is not None:
+        # The plan and attempt columns the request path left to its detail: built now, into
+        # the row, never into the record. (Without a detail, `list_columns()` would only hand
+        # back the fields just read, for a dict and four stores per row.)
+        columns = record.list_columns()
+        for i, name in _DETAIL_INDEX:
+            row[i] = columns[name]
     _dump_columns(row, _JSON_INDEX)
     if record_prompts:
         _dump_columns(row, _PROMPT_INDEX)
@@ -91,7 +99,7 @@ def to_row(record: RouteRecord, record_prompts: bool) -> list[Any]:
     for i in _SCRUBBED_INDEX:
         value = row[i]
         if isinstance(value, str):
-            row[i] = redact(value)
+            row[i] = redactor.text(value)
     return row
 
 

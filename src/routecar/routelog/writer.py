@@ -21,6 +21,7 @@ from typing import Callable
 import aiosqlite
 
 from routecar.config.model import RouteLogConfig
+from routecar.redaction import Redactor
 from routecar.routelog.errors import RouteLogError
 from routecar.routelog.record import RouteRecord
 from routecar.routelog.retention import RetentionPass
@@ -58,11 +59,15 @@ def _prepare_file(path: str) -> int:
 
 
 class RouteLogWriter:
+    """`redactor` scrubs the upstream's words (`error_message`) as each row is built, in the
+    writer's thread: the process's one Redactor, so the config's keys are caught too."""
+
     def __init__(
         self,
         config: RouteLogConfig,
         on_drop: Callable[[int], None] | None = None,
         *,
+        redactor: Redactor,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         retention_every: float = RETENTION_EVERY,
@@ -70,6 +75,7 @@ class RouteLogWriter:
     ) -> None:
         self._config = config
         self._on_drop = on_drop
+        self._redactor = redactor
         self._clock = clock
         self._monotonic = monotonic
         self._retention_every = retention_every
@@ -282,6 +288,7 @@ class RouteLogWriter:
     async def _write(self, batch: list[RouteRecord]) -> None:
         assert self._conn is not None
         record_prompts = self._config.record_prompts
+        redactor = self._redactor
         # After a batch has already failed for good, don't retry every later one the same
         # way: try each once until a write succeeds again, so a full disk can't stall close().
         delays = self._retry_delays if self._writable else ()
@@ -289,7 +296,7 @@ class RouteLogWriter:
             try:
                 async with self._db_lock:
                     # A generator: rows are built in aiosqlite's thread, not on the event loop.
-                    rows = (to_row(r, record_prompts) for r in batch)
+                    rows = (to_row(r, record_prompts, redactor) for r in batch)
                     await self._conn.executemany(INSERT_SQL, rows)
                     await self._conn.commit()
             except Exception as e:

@@ -1,12 +1,16 @@
-"""Secret scrubbing shared by every way text leaves the process: log lines, route-log rows,
-error bodies.
+"""Secret scrubbing for every way text leaves the process: log lines, route-log rows, error
+bodies, `routecar check` output.
 
 API keys should never reach any of those at all; this is defence in depth. Anything shaped like
 a key (`sk-…`, `sk-ant-…`, `AIza…`, bearer tokens) or equal to a secret registered with
-`register_secret` (the config's API keys, registered at start and on every reload) is replaced.
-The registry is process-wide on purpose: a key must be scrubbed wherever it surfaces, and the
-places it may surface (a logging thread, the route-log writer thread) hold no reference to the
-config.
+`Redactor.register` (the config's API keys, at start and on every reload) is replaced.
+
+The process builds one `Redactor` at start-up and hands it to everything that writes text out
+(the JSON log handler, the route-log writer, the dispatcher's error messages): a key must be
+scrubbed wherever it surfaces, so they all share the same registered secrets. There is no
+module-level instance: a test builds its own, and nothing registered in one leaks into another.
+
+Imports nothing of routecar's: observability and routelog both sit above it.
 """
 
 from __future__ import annotations
@@ -26,17 +30,28 @@ _KEY_PATTERNS = (
     r"(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*",
 )
 _SAFE_SCALARS = (str, int, float, bool, type(None))
+# Containers deeper than this are turned into text whole: a self-referencing structure must
+# not recurse forever.
+_MAX_DEPTH = 8
 
 
 class Redactor:
-    """Replaces key-shaped strings and registered secrets, recursively through containers."""
+    """Replaces key-shaped strings and registered secrets, recursively through containers.
 
-    def __init__(self) -> None:
+    Safe to share between threads: `register` swaps in a new compiled pattern under a lock,
+    and readers (a logging thread, the route-log writer's thread) use whichever pattern was
+    current when they started.
+    """
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
         self._pattern = self._compile()
+        for secret in secrets:
+            self.register(secret)
 
     def register(self, value: str) -> None:
+        """Scrub this literal (an API key from config, say) from everything written from now on."""
         if not value or len(value) < MIN_SECRET_LEN:
             return
         with self._lock:
@@ -50,6 +65,7 @@ class Redactor:
         return re.compile("|".join([*literals, *_KEY_PATTERNS]))
 
     def text(self, value: str) -> str:
+        """`value` with key-shaped strings and registered secrets replaced."""
         return self._pattern.sub(REDACTED, value)
 
     def scrub(self, value: Any, depth: int = 0) -> Any:
@@ -59,26 +75,14 @@ class Redactor:
         would serialize a dataclass field by field, `repr=False` keys included, while `str()`
         goes through the repr that hides them.
         """
+        pattern = self._pattern
         if isinstance(value, str):
-            return self._pattern.sub(REDACTED, value)
+            return pattern.sub(REDACTED, value)
         if isinstance(value, _SAFE_SCALARS):
             return value
-        if depth < 8:  # bounded: a self-referencing structure must not recurse forever
+        if depth < _MAX_DEPTH:
             if isinstance(value, dict):
-                return {self.text(str(k)): self.scrub(v, depth + 1) for k, v in value.items()}
+                return {pattern.sub(REDACTED, str(k)): self.scrub(v, depth + 1) for k, v in value.items()}
             if isinstance(value, (list, tuple, set, frozenset)):
                 return [self.scrub(v, depth + 1) for v in value]
-        return self._pattern.sub(REDACTED, str(value))
-
-
-REDACTOR = Redactor()
-
-
-def register_secret(value: str) -> None:
-    """Scrub this literal (an API key from config, say) from everything written from now on."""
-    REDACTOR.register(value)
-
-
-def redact(text: str) -> str:
-    """`text` with key-shaped strings and registered secrets replaced (for error messages)."""
-    return REDACTOR.text(text)
+        return pattern.sub(REDACTED, str(value))

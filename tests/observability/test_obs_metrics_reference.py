@@ -1,7 +1,8 @@
-"""`observe()` adds to plain numbers; `render()` folds them in: a scrape sees every request.
+"""`observe()` adds to plain numbers that a collector turns into families at scrape time: a
+scrape sees every request, with the values prometheus-client's own metrics would show.
 
-The reference for every value is prometheus-client itself, fed the same observations the
-way `observe()` used to feed it (one `inc`/`observe` per request).
+The reference for every value is prometheus-client itself, fed the same observations one
+`inc`/`observe` per request.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from routecar.dispatch.dispatcher import Attempts
-from routecar.observability.metrics import LLM_BUCKETS, OVERHEAD_BUCKETS, Metrics
-from routecar.routelog.record import AttemptRecord
-from tests.observability.test_obs_metrics import ok_record, scrape, value
+from routecar.observability.metrics import (
+    LLM_BUCKETS,
+    OVERHEAD_BUCKETS,
+    QUEUE_WAIT_BUCKETS,
+    Metrics,
+)
+from routecar.redaction import Redactor
+from routecar.routelog.rows import to_row
+from tests.observability.test_obs_metrics import Detail, ok_record, scrape, value
 
 LABELS = dict(route="fast", model="gpt-4o-mini", provider="openai")
 
@@ -53,7 +59,7 @@ def test_histograms_match_prometheus_clients_own_observe() -> None:
         dur.labels("fast", "gpt-4o-mini", "openai").observe(lat * 1000 / 1000.0)
         ovh.observe(over * 1000 / 1000.0)
         if i in (0, 99, 250):
-            m.render()  # folds in between must not change anything
+            m.render()  # scrapes in between must not change anything
     got, want = scrape(m), _parse(generate_latest(ref))
     for name in ("routecar_request_duration_seconds_bucket", "routecar_overhead_seconds_bucket",
                  "routecar_request_duration_seconds_count", "routecar_overhead_seconds_count"):
@@ -83,19 +89,32 @@ def test_counters_match_after_mixed_traffic() -> None:
     assert value(f, "routecar_fallbacks_total", route="fast", model="gpt-4o-mini") == 150
 
 
-def test_deferred_attempts_are_counted_like_the_logged_ones() -> None:
-    """The handler defers the attempt log to the writer: metrics count the AttemptRecords."""
+def test_a_record_with_a_detail_is_counted_once_and_never_changed() -> None:
+    """Metrics read the detail's attempt outcomes; the writer may build the row (from the same
+    detail, in its own thread) before or after, and neither writes into the record."""
     m = Metrics(process_metrics=False)
-    attempts = Attempts()
-    attempts.log += [AttemptRecord("anthropic", "claude-3-5-haiku", "claude-haiku", 503, "http_5xx", 40.0),
-                     AttemptRecord("openai", "gpt-4o-mini", "gpt-4o-mini", 200, None, 300.0)]
-    rec = ok_record(attempt_log=[])
-    rec.defer_attempts(attempts, _NoPlan(), 0.0)
+    detail = Detail([("anthropic", "claude-haiku", "http_5xx"), ("openai", "gpt-4o-mini", "ok")])
+    rec = ok_record(attempt_log=[], detail=detail)
+    to_row(rec, False, Redactor())
     m.observe(rec)
-    rec.materialize()  # the writer may build the row before the next scrape: counted once
+    to_row(rec, False, Redactor())
     f = scrape(m)
     assert value(f, "routecar_attempts_total", provider="anthropic", model="claude-haiku", outcome="http_5xx") == 1
     assert value(f, "routecar_attempts_total", provider="openai", model="gpt-4o-mini", outcome="ok") == 1
+    assert rec.attempt_log == [] and rec.detail is detail
+
+
+def test_queue_wait_histogram_matches_prometheus_clients_own_observe() -> None:
+    waits = [0.0, 0.001, 0.0011, 0.3, 5.0, 29.9, 30.0, 31.0, float("nan")]
+    m = Metrics(process_metrics=False)
+    ref = CollectorRegistry()
+    h = Histogram("routecar_queue_wait_seconds", "q", buckets=QUEUE_WAIT_BUCKETS, registry=ref)
+    for w in waits:
+        m.queue_wait(w)
+        h.observe(w)
+    got, want = scrape(m), _parse(generate_latest(ref))
+    assert got["routecar_queue_wait_seconds_bucket"] == want["routecar_queue_wait_seconds_bucket"]
+    assert value(got, "routecar_queue_wait_seconds_count") == 8
 
 
 def test_negative_amounts_count_nothing_and_never_break_a_scrape() -> None:
@@ -114,10 +133,6 @@ def test_a_nan_latency_counts_in_no_bucket() -> None:
     buckets = [v for _, lb, v in f["routecar_request_duration_seconds_bucket"] if lb["route"] == "fast"]
     assert buckets and all(v == 0 for v in buckets)
     assert value(f, "routecar_request_duration_seconds_count", **LABELS) == 0
-
-
-class _NoPlan:
-    skipped: list = []
 
 
 def _parse(body: bytes) -> dict:
