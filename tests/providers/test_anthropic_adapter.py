@@ -9,16 +9,16 @@ import pytest
 
 from routecar.config.model import ProviderConfig
 from routecar.providers import anthropic
-from routecar.providers.base import SSEEvent, Translation, UnsupportedParam, UpstreamStreamError
+from routecar.providers.base import ChatCall, SSEEvent, Translation, UnsupportedParam, UpstreamStreamError
 
 KEY = "sk-ant-secret-123"
 PROVIDER = ProviderConfig(name="a", type="anthropic", base_url="https://api.anthropic.com", api_key=KEY)
 ADAPTER = anthropic.AnthropicAdapter()
 
 
-def build(body: dict[str, Any], provider: ProviderConfig = PROVIDER, **kw: Any) -> dict[str, Any]:
-    req = ADAPTER.chat_request(provider, "claude-x", {"messages": [{"role": "user", "content": "hi"}], **body}, False, Translation(), **kw)
-    return orjson.loads(req.body)
+def build(body: dict[str, Any], provider: ProviderConfig = PROVIDER, default_max_tokens: int | None = None) -> dict[str, Any]:
+    call = ChatCall(provider, "claude-x", {"messages": [{"role": "user", "content": "hi"}], **body}, False, default_max_tokens)
+    return orjson.loads(ADAPTER.chat_request(call, Translation()).body)
 
 
 def test_module_exposes_an_adapter_instance() -> None:
@@ -48,13 +48,13 @@ def test_max_tokens_precedence() -> None:
     assert build({"max_tokens": 50}, default_max_tokens=1234)["max_tokens"] == 50
     assert build({"max_tokens": 50, "max_completion_tokens": 70})["max_tokens"] == 70
     assert anthropic.AnthropicAdapter(default_max_tokens=99).chat_request(
-        PROVIDER, "m", {"messages": []}, False, Translation()
+        ChatCall(PROVIDER, "m", {"messages": []}, False), Translation()
     ).body.count(b'"max_tokens":99') == 1
 
 
 def test_no_api_key_means_no_key_header() -> None:
     keyless = ProviderConfig(name="a", type="anthropic", base_url="http://127.0.0.1:1/v1")
-    req = ADAPTER.chat_request(keyless, "m", {"messages": []}, False, Translation())
+    req = ADAPTER.chat_request(ChatCall(keyless, "m", {"messages": []}, False), Translation())
     assert "x-api-key" not in req.headers
     assert req.url == "http://127.0.0.1:1/v1/messages"
     assert KEY not in repr(PROVIDER)

@@ -9,8 +9,8 @@ import pytest
 
 from routecar.config.model import ProviderConfig
 from routecar.providers import gemini
-from routecar.providers._tx_gemini_req import clean_schema
-from routecar.providers.base import SSEEvent, Translation, UnsupportedParam, UpstreamStreamError
+from routecar.providers.base import ChatCall, SSEEvent, Translation, UnsupportedParam, UpstreamStreamError
+from routecar.providers.gemini_request import clean_schema
 
 KEY = "AIza-secret-123"
 PROVIDER = ProviderConfig(name="g", type="gemini", base_url="https://generativelanguage.googleapis.com", api_key=KEY)
@@ -18,7 +18,8 @@ ADAPTER = gemini.GeminiAdapter()
 
 
 def build(body: dict[str, Any], provider: ProviderConfig = PROVIDER) -> dict[str, Any]:
-    req = ADAPTER.chat_request(provider, "gemini-2.0-flash", {"messages": [{"role": "user", "content": "hi"}], **body}, False, Translation())
+    call = ChatCall(provider, "gemini-2.0-flash", {"messages": [{"role": "user", "content": "hi"}], **body}, False)
+    req = ADAPTER.chat_request(call, Translation())
     return orjson.loads(req.body)
 
 
@@ -39,7 +40,7 @@ def test_unsupported_params_are_refused_by_name(param: str, value: Any) -> None:
 
 
 def test_key_travels_only_in_its_header() -> None:
-    req = ADAPTER.chat_request(PROVIDER, "gemini-2.0-flash", {"messages": []}, True, Translation())
+    req = ADAPTER.chat_request(ChatCall(PROVIDER, "gemini-2.0-flash", {"messages": []}, True), Translation())
     assert req.headers["x-goog-api-key"] == KEY
     assert KEY not in req.url
     assert KEY not in req.body.decode()

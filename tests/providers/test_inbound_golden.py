@@ -1,11 +1,8 @@
-"""Golden translations for the Anthropic entry point (`POST /v1/messages`): each JSON file under
-golden/inbound holds an input and the exact expected output. Regenerate after a deliberate
-change with ROUTECAR_UPDATE_GOLDEN=1 and review the diff."""
+"""Golden translations for the Anthropic entry point, `POST /v1/messages` (golden/inbound; see
+golden_files)."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +14,9 @@ from pydantic import TypeAdapter
 from routecar.providers.anthropic_inbound import MessagesStreamEncoder, canonical_to_message, messages_to_canonical
 from routecar.providers.base import Chunk
 from routecar.providers.sse import SSEParser
+from tests.providers.golden_files import case_input, cases, check
 
-GOLDEN = Path(__file__).parent / "golden" / "inbound"
-UPDATE = os.environ.get("ROUTECAR_UPDATE_GOLDEN") == "1"
 EVENT = TypeAdapter(RawMessageStreamEvent)
-
-
-def _cases(kind: str) -> list[Path]:
-    return sorted(GOLDEN.glob(f"{kind}_*.json"))
-
-
-def _check(path: Path, actual: Any) -> None:
-    case = json.loads(path.read_text())
-    actual = json.loads(orjson.dumps(actual))
-    if UPDATE:
-        case["expected"] = actual
-        path.write_text(json.dumps(case, indent=2, ensure_ascii=False) + "\n")
-    assert actual == case["expected"]
 
 
 def parse_events(raw: bytes) -> list[dict[str, Any]]:
@@ -49,22 +32,22 @@ def parse_events(raw: bytes) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize("path", _cases("to_canonical"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", cases("inbound", "to_canonical"), ids=lambda p: p.stem)
 def test_to_canonical(path: Path) -> None:
-    _check(path, messages_to_canonical(json.loads(path.read_text())["input"]))
+    check(path, messages_to_canonical(case_input(path)))
 
 
-@pytest.mark.parametrize("path", _cases("to_message"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", cases("inbound", "to_message"), ids=lambda p: p.stem)
 def test_to_message(path: Path) -> None:
-    case = json.loads(path.read_text())["input"]
+    case = case_input(path)
     actual = canonical_to_message(case["response"], case["model"])
     Message.model_validate(actual)
-    _check(path, actual)
+    check(path, actual)
 
 
-@pytest.mark.parametrize("path", _cases("encode"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", cases("inbound", "encode"), ids=lambda p: p.stem)
 def test_encode(path: Path) -> None:
-    case = json.loads(path.read_text())["input"]
+    case = case_input(path)
     encoder = MessagesStreamEncoder(case["model"])
     raw = b"".join(encoder.encode(Chunk(c)) for c in case["chunks"])
     if case.get("error"):
@@ -75,4 +58,4 @@ def test_encode(path: Path) -> None:
     for ev in events:
         if ev["event"] != "error":
             EVENT.validate_python(ev["data"])
-    _check(path, events)
+    check(path, events)

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routecar.config.model import ProviderConfig
-from routecar.providers._tx_anthropic_req import build_body
-from routecar.providers._tx_anthropic_stream import AnthropicStreamDecoder
 from routecar.providers.anthropic_inbound import MessagesStreamEncoder, messages_to_canonical
-from routecar.providers.base import SSEEvent, Translation
+from routecar.providers.anthropic_request import build_body
+from routecar.providers.anthropic_stream import AnthropicStreamDecoder
+from routecar.providers.base import ChatCall, SSEEvent, Translation
 from routecar.providers.sse import SSEParser
 
 PROVIDER = ProviderConfig(name="a", type="anthropic", base_url="http://127.0.0.1:1")
@@ -83,7 +83,7 @@ def _norm_canonical(messages: list[dict[str, Any]]) -> list[Any]:
 @SETTINGS
 @given(canonical_conversations())
 def test_canonical_to_anthropic_and_back(messages: list[dict[str, Any]]) -> None:
-    upstream = build_body(PROVIDER, "claude", {"messages": messages}, False, Translation(), 100)
+    upstream = build_body(ChatCall(PROVIDER, "claude", {"messages": messages}, False), Translation(), 100)
     inbound = {"model": "m", "max_tokens": upstream["max_tokens"], "messages": upstream["messages"]}
     if "system" in upstream:
         inbound["system"] = upstream["system"]
@@ -149,7 +149,7 @@ def _norm_anthropic(body: dict[str, Any]) -> dict[str, Any]:
 @given(anthropic_requests())
 def test_anthropic_to_canonical_and_back(body: dict[str, Any]) -> None:
     canonical = messages_to_canonical(body)
-    upstream = build_body(PROVIDER, "claude", canonical, bool(canonical.get("stream")), Translation(), 1)
+    upstream = build_body(ChatCall(PROVIDER, "claude", canonical, bool(canonical.get("stream"))), Translation(), 1)
     assert _norm_anthropic(upstream) == _norm_anthropic(body)
 
 

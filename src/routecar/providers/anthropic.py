@@ -1,7 +1,7 @@
 """Anthropic Messages API adapter: canonical OpenAI chat <-> `POST /v1/messages`.
 
-Request building lives in `_tx_anthropic_req`, stream decoding in `_tx_anthropic_stream`;
-this module is the adapter the dispatcher calls plus whole-response and error translation.
+Request building lives in `anthropic_request`, stream decoding in `anthropic_stream`; this
+module is the adapter the dispatcher calls plus whole-response and error translation.
 """
 
 from __future__ import annotations
@@ -11,63 +11,49 @@ from typing import Any
 import orjson
 
 from ..config.model import ProviderConfig
-from . import _tx_common as tx
-from ._tx_anthropic_req import build_body
-from ._tx_anthropic_stream import AnthropicStreamDecoder, finish_reason, usage_from
-from .base import Translation, UnsupportedParam, UpstreamError, UpstreamRequest
+from . import canonical
+from . import upstream_http as http
+from .anthropic_request import build_body
+from .anthropic_stream import AnthropicStreamDecoder, finish_reason, usage_from
+from .base import ChatCall, Translation, UnsupportedParam, UpstreamError, UpstreamRequest
 
 API_VERSION = "2023-06-01"
+
+# Anthropic rejects a request without an output cap; this one is used when neither the request
+# nor the catalog gives one.
+DEFAULT_MAX_TOKENS = 4096
 
 _CONTEXT_MARKERS = ("prompt is too long", "exceed context limit", "context window", "too many input tokens")
 
 
 class AnthropicAdapter:
     """`default_max_tokens` caps output when neither the request nor the catalog gives a limit
-    (Anthropic requires one); `chat_request(..., default_max_tokens=N)` overrides it per call,
-    which is how the catalog's `max_output_tokens` reaches the request."""
+    (Anthropic requires one); a call's own `default_max_tokens` (the catalog's
+    `max_output_tokens`) takes precedence."""
 
     type = "anthropic"
 
-    def __init__(
-        self,
-        default_max_tokens: int = tx.DEFAULT_MAX_TOKENS,
-        clock: tx.Clock = tx.DEFAULT_CLOCK,
-    ) -> None:
+    def __init__(self, default_max_tokens: int = DEFAULT_MAX_TOKENS, clock: canonical.Clock = canonical.DEFAULT_CLOCK) -> None:
         self.default_max_tokens = default_max_tokens
         self._clock = clock
 
-    def chat_request(
-        self,
-        provider: ProviderConfig,
-        upstream_model: str,
-        body: dict[str, Any],
-        stream: bool,
-        notes: Translation,
-        *,
-        default_max_tokens: int | None = None,
-    ) -> UpstreamRequest:
-        out = build_body(
-            provider, upstream_model, body, stream, notes, default_max_tokens or self.default_max_tokens
-        )
-        url = tx.join_url(provider.base_url, "v1", "/messages")
-        headers = tx.headers_with(provider, {"x-api-key": provider.api_key or ""})
-        headers["anthropic-version"] = API_VERSION
-        if stream:
+    def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
+        out = build_body(call, notes, call.default_max_tokens or self.default_max_tokens)
+        headers = _headers(call.provider)
+        if call.stream:
             headers["accept"] = "text/event-stream"
-        return UpstreamRequest(url, headers, tx.dumps(out))
+        return UpstreamRequest(http.join_url(call.provider.base_url, "v1", "/messages"), headers, orjson.dumps(out))
 
     def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
         data = orjson.loads(payload)
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
             raise ValueError("response is not an Anthropic message (no 'content' list)")
-        return message_to_completion(data, upstream_model, tx.now_seconds(self._clock))
+        return message_to_completion(data, upstream_model, int(self._clock()))
 
     def stream_decoder(self, upstream_model: str) -> AnthropicStreamDecoder:
         return AnthropicStreamDecoder(upstream_model, self._clock)
 
-    def embeddings_request(
-        self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]
-    ) -> UpstreamRequest:
+    def embeddings_request(self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise UnsupportedParam("embeddings", "anthropic")
 
     def embeddings_response(
@@ -79,10 +65,13 @@ class AnthropicAdapter:
         return parse_error(status, payload)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
-        headers = tx.headers_with(provider, {"x-api-key": provider.api_key or ""})
-        headers["anthropic-version"] = API_VERSION
-        del headers["content-type"]  # a GET without a body
-        return UpstreamRequest(tx.join_url(provider.base_url, "v1", "/models"), headers, b"", method="GET")
+        return http.get_request(http.join_url(provider.base_url, "v1", "/models"), _headers(provider))
+
+
+def _headers(provider: ProviderConfig) -> dict[str, str]:
+    headers = http.json_headers(provider, {"x-api-key": provider.api_key or ""})
+    headers["anthropic-version"] = API_VERSION
+    return headers
 
 
 def message_to_completion(data: dict[str, Any], upstream_model: str, created: int) -> dict[str, Any]:
@@ -94,62 +83,26 @@ def message_to_completion(data: dict[str, Any], upstream_model: str, created: in
         if kind == "text":
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id"),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name"),
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
-                    },
-                }
-            )
+            calls.append(canonical.tool_call(block.get("id"), block.get("name"), block.get("input")))
         elif kind == "thinking":
             thinking.append(block.get("thinking") or "")
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
-    if calls:
-        message["tool_calls"] = calls
-    if thinking:
-        message["reasoning_content"] = "".join(thinking)
+    content = "".join(texts) if texts else None
+    reasoning = "".join(thinking) if thinking else None
+    choice = canonical.choice(0, content, calls, reasoning, finish_reason(data.get("stop_reason")))
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    return {
-        "id": "chatcmpl-" + str(data.get("id") or tx.random_id("msg_")),
-        "object": "chat.completion",
-        "created": created,
-        "model": str(data.get("model") or upstream_model),
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(data.get("stop_reason"))}
-        ],
-        "usage": usage_from(usage),
-    }
+    completion_id = "chatcmpl-" + str(data.get("id") or canonical.random_id("msg_"))
+    return canonical.completion(completion_id, created, str(data.get("model") or upstream_model), [choice], usage_from(usage))
 
 
 def parse_error(status: int, payload: bytes) -> UpstreamError:
     """Anthropic's `{"type": "error", "error": {"type", "message"}}`, or whatever came instead."""
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        data = None
-    err = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(err, dict):
-        message = tx.error_text(status, payload)
-        return UpstreamError(message, _type_for_status(status), None, _is_context(message))
-    message = str(err.get("message") or tx.error_text(status, b""))
-    err_type = str(err.get("type") or _type_for_status(status))
-    return UpstreamError(message, err_type, err_type, _is_context(message))
-
-
-def _is_context(message: str) -> bool:
-    lowered = message.lower()
-    return any(marker in lowered for marker in _CONTEXT_MARKERS)
-
-
-def _type_for_status(status: int) -> str:
-    if status == 529:
-        return "overloaded_error"
-    if status == 429:
-        return "rate_limit_error"
-    return "api_error" if status >= 500 else "invalid_request_error"
+    err, message = http.read_error(status, payload)
+    context = http.mentions(message, _CONTEXT_MARKERS)
+    fallback = "overloaded_error" if status == 529 else http.status_error_type(status)
+    if err is None:  # not Anthropic's error object (a proxy's HTML page, say)
+        return UpstreamError(message, fallback, None, context)
+    err_type = str(err.get("type") or fallback)
+    return UpstreamError(message, err_type, err_type, context)
 
 
 ADAPTER = AnthropicAdapter()

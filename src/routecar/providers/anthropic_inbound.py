@@ -1,19 +1,21 @@
 """Anthropic Messages API as an entry point: requests arriving at routecar's `POST /v1/messages`.
 
 The request is validated and turned into a canonical (OpenAI chat) body so it can be routed to
-any provider; the canonical answer is turned back into an Anthropic `message` (or, streaming,
-into Anthropic events by `MessagesStreamEncoder`). Anthropic-only knobs with no OpenAI
-equivalent travel under private `_anthropic_*` keys that only the Anthropic adapter reads.
+any provider; the canonical answer is turned back into an Anthropic `message` (by
+`anthropic_inbound_answer`) or, streaming, into Anthropic events (by `anthropic_inbound_stream`).
+This module is the entry point's face: the server needs nothing else. Anthropic-only knobs with
+no OpenAI equivalent travel under private `_anthropic_*` keys that only the Anthropic adapter
+reads.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from . import _tx_common as tx
-from ._tx_inbound_encode import MessagesStreamEncoder, anthropic_usage, message_id, stop_reason_for
+from .anthropic_inbound_answer import ERROR_TYPES, canonical_to_message, error_body, error_type_for_status
+from .anthropic_inbound_stream import MessagesStreamEncoder
+from .canonical import tool_call
+from .request_translation import data_url
 
 __all__ = [
     "ERROR_TYPES",
@@ -25,21 +27,6 @@ __all__ = [
     "messages_to_canonical",
 ]
 
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "overloaded_error",
-    504: "api_error",
-    529: "overloaded_error",
-}
-
-
 class InboundError(ValueError):
     """A `/v1/messages` request routecar cannot accept (answered as 400 invalid_request_error)."""
 
@@ -47,16 +34,6 @@ class InboundError(ValueError):
         super().__init__(message)
         self.message = message
         self.param = param
-
-
-def error_type_for_status(status: int) -> str:
-    if status in ERROR_TYPES:
-        return ERROR_TYPES[status]
-    return "api_error" if status >= 500 else "invalid_request_error"
-
-
-def error_body(message: str, error_type: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error_type, "message": message}}
 
 
 def messages_to_canonical(body: Any) -> dict[str, Any]:
@@ -109,48 +86,6 @@ def messages_to_canonical(body: Any) -> dict[str, Any]:
         # The closing message_delta reports usage, so it is asked for from every upstream.
         out["stream_options"] = {"include_usage": True}
     return out
-
-
-def canonical_to_message(resp: dict[str, Any], requested_model: str) -> dict[str, Any]:
-    choices = resp.get("choices") or [{}]
-    choice = choices[0]
-    message = choice.get("message") or {}
-    content: list[dict[str, Any]] = []
-    text = tx.text_of(message.get("content")) or message.get("refusal") or ""
-    if text:
-        content.append({"type": "text", "text": text})
-    calls = message.get("tool_calls") or ()
-    for call in calls:
-        fn = call.get("function") or {}
-        content.append(
-            {
-                "type": "tool_use",
-                "id": call.get("id") or tx.random_id("toolu_"),
-                "name": fn.get("name") or "",
-                "input": _tool_input(fn.get("arguments")),
-            }
-        )
-    return {
-        "id": message_id(resp.get("id")),
-        "type": "message",
-        "role": "assistant",
-        "model": requested_model,
-        "content": content,
-        "stop_reason": stop_reason_for(choice.get("finish_reason"), bool(calls)),
-        "stop_sequence": None,
-        "usage": anthropic_usage(resp.get("usage")),
-    }
-
-
-def _tool_input(arguments: Any) -> dict[str, Any]:
-    if not arguments:
-        return {}
-    try:
-        parsed = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        parsed = None
-    # A model that produced broken JSON: keep its text rather than silently losing it.
-    return parsed if isinstance(parsed, dict) else {"_raw_arguments": arguments}
 
 
 def _system(system: Any) -> list[dict[str, Any]]:
@@ -219,7 +154,7 @@ def _part(block: Any, where: str) -> dict[str, Any]:
     source = block.get("source") if isinstance(block, dict) else None
     if kind in ("image", "document") and isinstance(source, dict):
         if source.get("type") == "base64" and isinstance(source.get("data"), str):
-            url = tx.data_url(str(source.get("media_type") or "application/octet-stream"), source["data"])
+            url = data_url(str(source.get("media_type") or "application/octet-stream"), source["data"])
             if kind == "image":
                 return {"type": "image_url", "image_url": {"url": url}}
             return {"type": "file", "file": {"file_data": url}}
@@ -240,8 +175,7 @@ def _assistant(blocks: list[dict[str, Any]], where: str) -> dict[str, Any]:
         elif kind == "tool_use":
             if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
                 raise InboundError(f"{where}.content.{j}: tool_use needs 'id' and 'name'", "messages")
-            arguments = orjson.dumps(block.get("input") or {}).decode()
-            calls.append({"id": block["id"], "type": "function", "function": {"name": block["name"], "arguments": arguments}})
+            calls.append(tool_call(block["id"], block["name"], block.get("input")))
         elif kind in ("thinking", "redacted_thinking"):
             continue  # signed reasoning only Anthropic can verify; other providers cannot take it
         else:

@@ -15,6 +15,18 @@ from typing import Any, Protocol
 from ..config.model import ProviderConfig
 
 
+@dataclass(frozen=True, slots=True)
+class ChatCall:
+    """A canonical chat request addressed to one deployment: what an adapter translates."""
+
+    provider: ProviderConfig
+    upstream_model: str
+    body: dict[str, Any]  # canonical; adapters never mutate it
+    stream: bool
+    # The catalog's max_output_tokens, for protocols that want a limit when the app gave none.
+    default_max_tokens: int | None = None
+
+
 @dataclass(slots=True)
 class UpstreamRequest:
     url: str
@@ -98,7 +110,8 @@ class StreamDecoder(Protocol):
     def feed(self, event: SSEEvent) -> list[Chunk]:
         """Translate one upstream event into zero or more canonical chunks.
 
-        Raises UpstreamStreamError for an in-stream error event.
+        Raises UpstreamStreamError for an in-stream error event, and ValueError for an event
+        that is not what the protocol promises (the dispatcher calls the stream malformed).
         """
 
     @property
@@ -109,20 +122,10 @@ class StreamDecoder(Protocol):
 class Adapter(Protocol):
     type: str
 
-    def chat_request(
-        self,
-        provider: ProviderConfig,
-        upstream_model: str,
-        body: dict[str, Any],
-        stream: bool,
-        notes: Translation,
-        *,
-        default_max_tokens: int | None = None,
-    ) -> UpstreamRequest:
-        """Build the wire request. `body` is canonical and must not be mutated.
+    def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
+        """Build the wire request; parameters dropped on the way are added to `notes`.
 
-        `default_max_tokens` (the catalog's max_output_tokens) is for protocols that require
-        a limit when the app gave none (Anthropic).
+        Raises UnsupportedParam for a request the protocol cannot express.
         """
 
     def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Gemini API adapter: canonical OpenAI chat/embeddings <-> `generateContent` / `batchEmbedContents`.
 
-Request building lives in `_tx_gemini_req`, response and stream decoding in `_tx_gemini_stream`;
+Request building lives in `gemini_request`, response and stream decoding in `gemini_stream`;
 this module is the adapter the dispatcher calls, plus embeddings and error translation.
 """
 
@@ -13,10 +13,12 @@ from typing import Any
 import orjson
 
 from ..config.model import ProviderConfig
-from . import _tx_common as tx
-from ._tx_gemini_req import build_body
-from ._tx_gemini_stream import GeminiStreamDecoder, finish_reason, split_parts, usage_from
-from .base import Translation, UpstreamError, UpstreamRequest
+from . import canonical
+from . import upstream_http as http
+from .base import ChatCall, Translation, UpstreamError, UpstreamRequest
+from .gemini_request import build_body
+from .gemini_stream import GeminiStreamDecoder, finish_reason, split_parts, usage_from
+from .request_translation import TranslationError
 
 VERSION = "v1beta"
 
@@ -38,23 +40,14 @@ class GeminiAdapter:
 
     type = "gemini"
 
-    def __init__(self, clock: tx.Clock = tx.DEFAULT_CLOCK, new_id: tx.IdFactory = tx.random_id) -> None:
+    def __init__(self, clock: canonical.Clock = canonical.DEFAULT_CLOCK, new_id: canonical.IdFactory = canonical.random_id) -> None:
         self._clock = clock
         self._new_id = new_id
 
-    def chat_request(
-        self,
-        provider: ProviderConfig,
-        upstream_model: str,
-        body: dict[str, Any],
-        stream: bool,
-        notes: Translation,
-        *,
-        default_max_tokens: int | None = None,
-    ) -> UpstreamRequest:
-        out = build_body(provider, body, notes, default_max_tokens)
-        method = ":streamGenerateContent?alt=sse" if stream else ":generateContent"
-        return UpstreamRequest(self._url(provider, upstream_model, method), _headers(provider), tx.dumps(out))
+    def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
+        out = build_body(call, notes)
+        method = ":streamGenerateContent?alt=sse" if call.stream else ":generateContent"
+        return UpstreamRequest(_url(call.provider, call.upstream_model, method), _headers(call.provider), orjson.dumps(out))
 
     def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
         data = orjson.loads(payload)
@@ -63,25 +56,14 @@ class GeminiAdapter:
         choices = []
         for position, cand in enumerate(data.get("candidates") or ()):
             text, thoughts, calls = split_parts(cand, self._new_id)
-            message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
-            if calls:
-                message["tool_calls"] = calls
-            if thoughts:
-                message["reasoning_content"] = thoughts
             reason = finish_reason(cand.get("finishReason"), bool(calls))
-            choices.append({"index": cand.get("index", position), "message": message, "logprobs": None, "finish_reason": reason})
+            choices.append(canonical.choice(cand.get("index", position), text or None, calls, thoughts or None, reason))
         if not choices:
             # The prompt itself was blocked (promptFeedback.blockReason): no candidate at all.
-            message = {"role": "assistant", "content": None, "refusal": None}
-            choices.append({"index": 0, "message": message, "logprobs": None, "finish_reason": "content_filter"})
-        return {
-            "id": "chatcmpl-" + str(data.get("responseId") or self._new_id("")),
-            "object": "chat.completion",
-            "created": tx.now_seconds(self._clock),
-            "model": str(data.get("modelVersion") or upstream_model),
-            "choices": choices,
-            "usage": usage_from(data.get("usageMetadata")),
-        }
+            choices.append(canonical.choice(0, None, [], None, "content_filter"))
+        completion_id = "chatcmpl-" + str(data.get("responseId") or self._new_id(""))
+        model = str(data.get("modelVersion") or upstream_model)
+        return canonical.completion(completion_id, int(self._clock()), model, choices, usage_from(data.get("usageMetadata")))
 
     def stream_decoder(self, upstream_model: str) -> GeminiStreamDecoder:
         return GeminiStreamDecoder(upstream_model, self._clock, self._new_id)
@@ -98,8 +80,8 @@ class GeminiAdapter:
             if dims:
                 item["outputDimensionality"] = dims
             requests.append(item)
-        url = self._url(provider, upstream_model, ":batchEmbedContents")
-        return UpstreamRequest(url, _headers(provider), tx.dumps({"requests": requests}))
+        url = _url(provider, upstream_model, ":batchEmbedContents")
+        return UpstreamRequest(url, _headers(provider), orjson.dumps({"requests": requests}))
 
     def embeddings_response(
         self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
@@ -129,17 +111,15 @@ class GeminiAdapter:
         return parse_error(status, payload)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
-        headers = _headers(provider)
-        del headers["content-type"]  # a GET without a body
-        return UpstreamRequest(tx.join_url(provider.base_url, VERSION, "/models"), headers, b"", method="GET")
+        return http.get_request(http.join_url(provider.base_url, VERSION, "/models"), _headers(provider))
 
-    @staticmethod
-    def _url(provider: ProviderConfig, upstream_model: str, method: str) -> str:
-        return tx.join_url(provider.base_url, VERSION, f"/models/{_model_name(upstream_model)}{method}")
+
+def _url(provider: ProviderConfig, upstream_model: str, method: str) -> str:
+    return http.join_url(provider.base_url, VERSION, f"/models/{_model_name(upstream_model)}{method}")
 
 
 def _headers(provider: ProviderConfig) -> dict[str, str]:
-    return tx.headers_with(provider, {"x-goog-api-key": provider.api_key or ""})
+    return http.json_headers(provider, {"x-goog-api-key": provider.api_key or ""})
 
 
 def _model_name(upstream_model: str) -> str:
@@ -158,36 +138,15 @@ def _embedding_inputs(raw: Any) -> list[str]:
         return [raw]
     if isinstance(raw, list) and raw and all(isinstance(t, str) for t in raw):
         return raw
-    raise tx.TranslationError("input", "gemini embeddings take a string or a non-empty list of strings")
+    raise TranslationError("input", "gemini embeddings take a string or a non-empty list of strings")
 
 
 def parse_error(status: int, payload: bytes) -> UpstreamError:
     """Google's `{"error": {"code", "message", "status"}}` (sometimes inside a one-element list)."""
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, list) and data:
-        data = data[0]
-    err = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(err, dict):
-        message = tx.error_text(status, payload)
-        return UpstreamError(message, _type_for_status(status), None, _is_context(message))
-    message = str(err.get("message") or tx.error_text(status, b""))
-    code = str(err["status"]) if err.get("status") else None
-    err_type = _ERROR_TYPES.get(code or "", _type_for_status(status))
-    return UpstreamError(message, err_type, code, _is_context(message))
-
-
-def _is_context(message: str) -> bool:
-    lowered = message.lower()
-    return any(marker in lowered for marker in _CONTEXT_MARKERS)
-
-
-def _type_for_status(status: int) -> str:
-    if status == 429:
-        return "rate_limit_error"
-    return "api_error" if status >= 500 else "invalid_request_error"
+    err, message = http.read_error(status, payload)
+    code = str(err["status"]) if err is not None and err.get("status") else None
+    err_type = _ERROR_TYPES.get(code or "", http.status_error_type(status))
+    return UpstreamError(message, err_type, code, http.mentions(message, _CONTEXT_MARKERS))
 
 
 ADAPTER = GeminiAdapter()

@@ -13,17 +13,22 @@ from typing import Any
 import orjson
 
 from ..config.model import ProviderConfig
-from .base import Chunk, SSEEvent, Translation, UpstreamError, UpstreamRequest, UpstreamStreamError
+from . import upstream_http as http
+from .base import ChatCall, Chunk, SSEEvent, Translation, UpstreamError, UpstreamRequest, UpstreamStreamError
 
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window", "too many tokens")
 
 
 def _headers(provider: ProviderConfig) -> dict[str, str]:
-    headers = {"content-type": "application/json"}
-    headers.update(provider.headers)
-    if provider.api_key:
-        headers["authorization"] = f"Bearer {provider.api_key}"
-    return headers
+    return http.json_headers(provider, {"authorization": f"Bearer {provider.api_key}"})
+
+
+def _json_with(payload: bytes, key: str) -> dict[str, Any]:
+    """A success body: a JSON object carrying the `key` list the protocol promises."""
+    parsed = orjson.loads(payload)
+    if not isinstance(parsed, dict) or not isinstance(parsed.get(key), list):
+        raise ValueError(f"response has no '{key}' list")
+    return parsed
 
 
 class OpenAIStreamDecoder:
@@ -49,61 +54,44 @@ class OpenAIStreamDecoder:
 class OpenAIAdapter:
     type = "openai"
 
-    def chat_request(
-        self,
-        provider: ProviderConfig,
-        upstream_model: str,
-        body: dict[str, Any],
-        stream: bool,
-        notes: Translation,
-        *,
-        default_max_tokens: int | None = None,
-    ) -> UpstreamRequest:
-        out = {k: v for k, v in body.items() if not k.startswith("_")}
-        out["model"] = upstream_model
-        if stream:
+    def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
+        out = _public(call.body, call.upstream_model)
+        if call.stream:
             options = dict(out.get("stream_options") or {})
             options["include_usage"] = True
             out["stream_options"] = options
-        return UpstreamRequest(provider.base_url + "/chat/completions", _headers(provider), orjson.dumps(out))
+        return UpstreamRequest(call.provider.base_url + "/chat/completions", _headers(call.provider), orjson.dumps(out))
 
     def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
-        parsed = orjson.loads(payload)
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
-            raise ValueError("response has no 'choices' list")
-        return parsed
+        return _json_with(payload, "choices")
 
     def stream_decoder(self, upstream_model: str) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder()
 
     def embeddings_request(self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
-        out = {k: v for k, v in body.items() if not k.startswith("_")}
-        out["model"] = upstream_model
-        return UpstreamRequest(provider.base_url + "/embeddings", _headers(provider), orjson.dumps(out))
+        return UpstreamRequest(provider.base_url + "/embeddings", _headers(provider), orjson.dumps(_public(body, upstream_model)))
 
     def embeddings_response(
         self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        parsed = orjson.loads(payload)
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), list):
-            raise ValueError("response has no 'data' list")
-        return parsed
+        return _json_with(payload, "data")
 
     def parse_error(self, status: int, payload: bytes) -> UpstreamError:
         return parse_openai_error(status, payload)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
-        headers = _headers(provider)
-        del headers["content-type"]  # a GET without a body
-        return UpstreamRequest(provider.base_url + "/models", headers, b"", method="GET")
+        return http.get_request(provider.base_url + "/models", _headers(provider))
+
+
+def _public(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+    """The canonical body as sent: routecar's private `_*` keys out, the deployment's model in."""
+    out = {k: v for k, v in body.items() if not k.startswith("_")}
+    out["model"] = upstream_model
+    return out
 
 
 def parse_openai_error(status: int, payload: bytes) -> UpstreamError:
-    try:
-        parsed = orjson.loads(payload)
-    except ValueError:
-        parsed = None
-    err = parsed.get("error") if isinstance(parsed, dict) else None
+    err = http.error_member(payload)
     if isinstance(err, dict):
         message = str(err.get("message") or f"upstream answered {status}")
         code = err.get("code")
@@ -114,8 +102,7 @@ def parse_openai_error(status: int, payload: bytes) -> UpstreamError:
         text = payload[:200].decode("utf-8", "replace").strip()
         message = f"upstream answered {status} with a non-JSON body" + (f": {text[:120]!r}" if text else "")
         code, etype = None, "upstream_error"
-    lowered = f"{code or ''} {message}".lower()
-    context = status in (400, 413, 422) and any(m in lowered for m in _CONTEXT_MARKERS)
+    context = status in (400, 413, 422) and http.mentions(f"{code or ''} {message}", _CONTEXT_MARKERS)
     return UpstreamError(message=message, type=etype, code=None if code is None else str(code), context_length=context)
 
 

@@ -1,17 +1,21 @@
-"""Adapters by provider type; each protocol module is imported once, at start-up."""
+"""Adapters by provider type; each protocol module is imported once, at start-up.
+
+A protocol's module is named after its provider type (`openai`, `anthropic`, `gemini`) and
+exposes its adapter as `ADAPTER`; config's PROVIDER_TYPES lists the types there are.
+"""
 
 from __future__ import annotations
 
 import importlib
 
+from ..config.model import PROVIDER_TYPES
 from .base import Adapter
-
-_MODULES = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
 
 
 def adapter_for(provider_type: str) -> Adapter:
-    module = importlib.import_module(f".{_MODULES[provider_type]}", __package__)
-    return module.ADAPTER
+    if provider_type not in PROVIDER_TYPES:
+        raise KeyError(provider_type)
+    return importlib.import_module(f".{provider_type}", __package__).ADAPTER
 
 
 def load_adapters(types: set[str]) -> dict[str, Adapter]:

@@ -125,4 +125,9 @@ def encode_data(data: bytes) -> bytes:
     return b"data: " + data + b"\n\n"
 
 
+def encode_event(name: str, data: bytes) -> bytes:
+    """A named event (Anthropic streams name every event after its `type`)."""
+    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+
+
 DONE = b"data: [DONE]\n\n"

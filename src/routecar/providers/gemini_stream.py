@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from . import _tx_common as tx
-from ._tx_gemini_req import SIGNATURE_SEP
+from . import canonical
 from .base import Chunk, SSEEvent, UpstreamStreamError
+from .gemini_request import SIGNATURE_SEP
 
 FINISH_REASONS = {
     "STOP": "stop",
@@ -37,22 +37,21 @@ def finish_reason(raw: Any, has_calls: bool) -> str:
 
 def usage_from(meta: Any) -> dict[str, Any]:
     meta = meta if isinstance(meta, dict) else {}
-    prompt = tx.int_of(meta.get("promptTokenCount")) + tx.int_of(meta.get("toolUsePromptTokenCount"))
-    thoughts = tx.int_of(meta.get("thoughtsTokenCount"))
-    completion = tx.int_of(meta.get("candidatesTokenCount")) + thoughts
-    return tx.canonical_usage(prompt, completion, tx.int_of(meta.get("cachedContentTokenCount")), 0, thoughts)
+    prompt = canonical.int_of(meta.get("promptTokenCount")) + canonical.int_of(meta.get("toolUsePromptTokenCount"))
+    thoughts = canonical.int_of(meta.get("thoughtsTokenCount"))
+    completion = canonical.int_of(meta.get("candidatesTokenCount")) + thoughts
+    return canonical.usage(prompt, completion, canonical.int_of(meta.get("cachedContentTokenCount")), 0, thoughts)
 
 
-def tool_call(part: dict[str, Any], new_id: tx.IdFactory) -> dict[str, Any]:
+def tool_call(part: dict[str, Any], new_id: canonical.IdFactory) -> dict[str, Any]:
     fc = part["functionCall"]
     call_id = str(fc.get("id") or new_id("call_"))
     if part.get("thoughtSignature"):
         call_id += SIGNATURE_SEP + str(part["thoughtSignature"])
-    args = fc.get("args") or {}
-    return {"id": call_id, "type": "function", "function": {"name": fc.get("name"), "arguments": orjson.dumps(args).decode()}}
+    return canonical.tool_call(call_id, fc.get("name"), fc.get("args"))
 
 
-def split_parts(candidate: dict[str, Any], new_id: tx.IdFactory) -> tuple[str, str, list[dict[str, Any]]]:
+def split_parts(candidate: dict[str, Any], new_id: canonical.IdFactory) -> tuple[str, str, list[dict[str, Any]]]:
     """(answer text, thought text, tool calls) of one candidate."""
     text: list[str] = []
     thoughts: list[str] = []
@@ -76,14 +75,13 @@ def stream_error(data: dict[str, Any]) -> UpstreamStreamError:
 
 
 class GeminiStreamDecoder:
-    __slots__ = ("done", "_id", "_created", "_model", "_clock", "_new_id", "_calls", "_finished", "_usage")
+    __slots__ = ("done", "_header", "_model", "_clock", "_new_id", "_calls", "_finished", "_usage")
 
-    def __init__(self, upstream_model: str, clock: tx.Clock, new_id: tx.IdFactory) -> None:
+    def __init__(self, upstream_model: str, clock: canonical.Clock, new_id: canonical.IdFactory) -> None:
         self.done = False
         self._clock = clock
         self._new_id = new_id
-        self._id = ""
-        self._created = 0
+        self._header: canonical.ChunkHeader | None = None  # set by the first event
         self._model = upstream_model
         self._calls: dict[int, int] = {}  # candidate index -> tool calls so far; keys = seen candidates
         self._finished: set[int] = set()
@@ -97,10 +95,10 @@ class GeminiStreamDecoder:
             raise ValueError("stream event is not a JSON object")
         if "error" in data:
             raise stream_error(data)
-        if not self._id:
-            self._id = "chatcmpl-" + str(data.get("responseId") or self._new_id(""))
-            self._created = tx.now_seconds(self._clock)
-            self._model = str(data.get("modelVersion") or self._model)
+        if self._header is None:
+            chunk_id = "chatcmpl-" + str(data.get("responseId") or self._new_id(""))
+            model = str(data.get("modelVersion") or self._model)
+            self._header = canonical.ChunkHeader(chunk_id, int(self._clock()), model)
         if data.get("usageMetadata"):
             self._usage = data["usageMetadata"]
         chunks: list[Chunk] = []
@@ -115,7 +113,7 @@ class GeminiStreamDecoder:
                 chunks.extend(self._candidate(cand, position))
         if not self.done and self._calls and len(self._finished) == len(self._calls):
             self.done = True
-            chunks.append(Chunk(tx.usage_chunk(self._id, self._created, self._model, usage_from(self._usage))))
+            chunks.append(Chunk(self._header.usage_chunk(usage_from(self._usage))))
         return chunks
 
     def _candidate(self, cand: dict[str, Any], position: int) -> list[Chunk]:
@@ -141,4 +139,5 @@ class GeminiStreamDecoder:
         return chunks
 
     def _chunk(self, delta: dict[str, Any], finish: str | None, index: int) -> Chunk:
-        return Chunk(tx.chunk_dict(self._id, self._created, self._model, delta, finish, index))
+        assert self._header is not None  # feed() sets it before any chunk
+        return Chunk(self._header.chunk(delta, finish, index))

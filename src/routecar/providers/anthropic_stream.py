@@ -1,4 +1,5 @@
-"""Anthropic Messages stream events -> canonical `chat.completion.chunk` dicts.
+"""Anthropic Messages answers -> canonical: stream events as `chat.completion.chunk` dicts, plus
+the finish reason and usage mapping the whole-message translation shares.
 
 Anthropic numbers content blocks across text and tool use (block 0 text, block 1 tool, ...)
 while OpenAI numbers tool calls among themselves, so the decoder keeps a block -> tool-call
@@ -12,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from . import _tx_common as tx
+from . import canonical
 from .base import Chunk, SSEEvent, UpstreamStreamError
 
 FINISH_REASONS = {
@@ -35,20 +36,19 @@ def finish_reason(stop_reason: Any) -> str:
 
 def usage_from(raw: dict[str, Any]) -> dict[str, Any]:
     """Anthropic usage -> canonical; OpenAI's prompt_tokens counts cache reads and writes too."""
-    read = tx.int_of(raw.get("cache_read_input_tokens"))
-    created = tx.int_of(raw.get("cache_creation_input_tokens"))
-    prompt = tx.int_of(raw.get("input_tokens")) + read + created
-    return tx.canonical_usage(prompt, tx.int_of(raw.get("output_tokens")), read, created)
+    read = canonical.int_of(raw.get("cache_read_input_tokens"))
+    created = canonical.int_of(raw.get("cache_creation_input_tokens"))
+    prompt = canonical.int_of(raw.get("input_tokens")) + read + created
+    return canonical.usage(prompt, canonical.int_of(raw.get("output_tokens")), read, created)
 
 
 class AnthropicStreamDecoder:
-    __slots__ = ("done", "_id", "_created", "_model", "_usage", "_tools", "_clock")
+    __slots__ = ("done", "_header", "_model", "_usage", "_tools", "_clock")
 
-    def __init__(self, upstream_model: str, clock: tx.Clock = tx.DEFAULT_CLOCK) -> None:
+    def __init__(self, upstream_model: str, clock: canonical.Clock = canonical.DEFAULT_CLOCK) -> None:
         self.done = False
         self._clock = clock
-        self._id = ""
-        self._created = 0
+        self._header: canonical.ChunkHeader | None = None  # set by message_start
         self._model = upstream_model
         self._usage: dict[str, Any] = {}
         self._tools: dict[int, int] = {}  # content block index -> tool call index
@@ -68,7 +68,7 @@ class AnthropicStreamDecoder:
             return self._message_delta(data)
         if kind == "message_stop":
             self.done = True
-            return [self._chunk_usage()]
+            return [Chunk(self._started().usage_chunk(usage_from(self._usage)))]
         if kind == "error":
             err = data.get("error") if isinstance(data.get("error"), dict) else {}
             err_type = str(err.get("type") or "api_error")
@@ -78,9 +78,9 @@ class AnthropicStreamDecoder:
         return []
 
     def _message_start(self, message: dict[str, Any]) -> list[Chunk]:
-        self._id = "chatcmpl-" + str(message.get("id") or tx.random_id("msg_"))
-        self._created = tx.now_seconds(self._clock)
         self._model = str(message.get("model") or self._model)
+        chunk_id = "chatcmpl-" + str(message.get("id") or canonical.random_id("msg_"))
+        self._header = canonical.ChunkHeader(chunk_id, int(self._clock()), self._model)
         if isinstance(message.get("usage"), dict):
             self._usage.update(message["usage"])
         return [self._chunk({"role": "assistant", "content": ""})]
@@ -135,15 +135,10 @@ class AnthropicStreamDecoder:
         return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
-        self._ensure_started()
-        return Chunk(tx.chunk_dict(self._id, self._created, self._model, delta, finish))
+        return Chunk(self._started().chunk(delta, finish))
 
-    def _chunk_usage(self) -> Chunk:
-        self._ensure_started()
-        return Chunk(tx.usage_chunk(self._id, self._created, self._model, usage_from(self._usage)))
-
-    def _ensure_started(self) -> None:
+    def _started(self) -> canonical.ChunkHeader:
         # Events before message_start would be a protocol violation; keep ids stable anyway.
-        if not self._id:
-            self._id = tx.random_id("chatcmpl-")
-            self._created = tx.now_seconds(self._clock)
+        if self._header is None:
+            self._header = canonical.ChunkHeader(canonical.random_id("chatcmpl-"), int(self._clock()), self._model)
+        return self._header

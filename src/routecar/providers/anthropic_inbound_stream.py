@@ -12,49 +12,20 @@ from typing import Any
 
 import orjson
 
-from . import _tx_common as tx
+from .anthropic_inbound_answer import (
+    anthropic_usage,
+    error_body,
+    message_id,
+    message_shape,
+    stop_reason_for,
+    tool_use_block,
+)
 from .base import Chunk
-
-STOP_REASONS = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    "content_filter": "refusal",
-}
+from .sse import encode_event
 
 
-def stop_reason_for(finish_reason: Any, has_tool_calls: bool) -> str:
-    # Some OpenAI-compatible servers answer tool calls with finish_reason "stop".
-    if has_tool_calls and finish_reason in (None, "stop", "tool_calls", "function_call"):
-        return "tool_use"
-    return STOP_REASONS.get(finish_reason, "end_turn")
-
-
-def anthropic_usage(usage: Any) -> dict[str, int]:
-    """Canonical usage -> Anthropic's, where input_tokens excludes cache reads and writes."""
-    usage = usage if isinstance(usage, dict) else {}
-    details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
-    cached = tx.int_of(details.get("cached_tokens"))
-    created = tx.int_of(details.get("cache_creation_tokens"))
-    return {
-        "input_tokens": max(tx.int_of(usage.get("prompt_tokens")) - cached - created, 0),
-        "output_tokens": tx.int_of(usage.get("completion_tokens")),
-        "cache_creation_input_tokens": created,
-        "cache_read_input_tokens": cached,
-    }
-
-
-def message_id(canonical_id: Any) -> str:
-    """`chatcmpl-msg_X` (an Anthropic id passed through) -> `msg_X`; anything else -> `msg_...`."""
-    raw = str(canonical_id or "").removeprefix("chatcmpl-")
-    if not raw:
-        return tx.random_id("msg_")
-    return raw if raw.startswith("msg_") else "msg_" + raw
-
-
-def sse(name: str, payload: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+def _event(name: str, payload: dict[str, Any]) -> bytes:
+    return encode_event(name, orjson.dumps(payload))
 
 
 class MessagesStreamEncoder:
@@ -113,61 +84,51 @@ class MessagesStreamEncoder:
 
     def error(self, message: str, error_type: str = "api_error") -> bytes:
         self._closed = True
-        return sse("error", {"type": "error", "error": {"type": error_type, "message": message}})
+        return _event("error", error_body(message, error_type))
 
     def _start(self, out: list[bytes]) -> None:
         if self._started:
             return
         self._started = True
-        message = {
-            "id": message_id(self._id),
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            # Input tokens are only known at the end; message_delta carries the real counts.
-            "usage": {"input_tokens": 0, "output_tokens": 0},
-        }
-        out.append(sse("message_start", {"type": "message_start", "message": message}))
+        # Input tokens are only known at the end; message_delta carries the real counts.
+        message = message_shape(message_id(self._id), self._model, [], None, {"input_tokens": 0, "output_tokens": 0})
+        out.append(_event("message_start", {"type": "message_start", "message": message}))
 
     def _text(self, text: str, out: list[bytes]) -> None:
         if self._open is None or self._open in self._tools.values():
             self._close_block(out)
             self._open_block({"type": "text", "text": ""}, out)
         delta = {"type": "text_delta", "text": text}
-        out.append(sse("content_block_delta", {"type": "content_block_delta", "index": self._open, "delta": delta}))
+        out.append(_event("content_block_delta", {"type": "content_block_delta", "index": self._open, "delta": delta}))
 
     def _tool(self, call: dict[str, Any], out: list[bytes]) -> None:
         index = call.get("index", 0)
         fn = call.get("function") or {}
         if index not in self._tools:
             self._close_block(out)
-            block = {"type": "tool_use", "id": call.get("id") or tx.random_id("toolu_"), "name": fn.get("name") or "", "input": {}}
-            self._tools[index] = self._open_block(block, out)
+            self._tools[index] = self._open_block(tool_use_block(call, {}), out)
             self._saw_tool = True
         arguments = fn.get("arguments")
         if arguments:
             delta = {"type": "input_json_delta", "partial_json": arguments}
             event = {"type": "content_block_delta", "index": self._tools[index], "delta": delta}
-            out.append(sse("content_block_delta", event))
+            out.append(_event("content_block_delta", event))
 
     def _open_block(self, block: dict[str, Any], out: list[bytes]) -> int:
         index = self._next
         self._next += 1
         self._open = index
-        out.append(sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}))
+        out.append(_event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}))
         return index
 
     def _close_block(self, out: list[bytes]) -> None:
         if self._open is not None:
-            out.append(sse("content_block_stop", {"type": "content_block_stop", "index": self._open}))
+            out.append(_event("content_block_stop", {"type": "content_block_stop", "index": self._open}))
             self._open = None
 
     def _close_message(self, out: list[bytes]) -> None:
         self._close_block(out)
         delta = {"stop_reason": stop_reason_for(self._finish, self._saw_tool), "stop_sequence": None}
-        out.append(sse("message_delta", {"type": "message_delta", "delta": delta, "usage": anthropic_usage(self._usage)}))
-        out.append(sse("message_stop", {"type": "message_stop"}))
+        out.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": anthropic_usage(self._usage)}))
+        out.append(_event("message_stop", {"type": "message_stop"}))
         self._closed = True
