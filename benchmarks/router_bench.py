@@ -10,14 +10,24 @@ the router); `--health real` reads the production HealthRegistry instead, fed wi
 samples, to show what a decision costs in the sidecar.
 
     python benchmarks/router_bench.py [--iterations N] [--models N] [--strategy NAME ...]
-                                      [--health fake|real]
+                                      [--health fake|real] [--against SRC [--rounds N]]
+
+`--against SRC` compares another tree's router with this one's in the same run: this script
+runs alternately under PYTHONPATH=SRC ("before", e.g. an unpacked `git archive HEAD src`) and
+under this checkout's src ("after"), `--rounds` times each, and prints the fastest of each.
+Alternating spreads the machine's other load over both sides alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -138,13 +148,50 @@ def measure(strategy: str, iterations: int, shadow: str | None = None, n_models:
     return best * 1e6
 
 
+_ROW = re.compile(r"^  (.+?)\s+([\d.]+) us/(decision|request)$")
+
+
+def compare(against: str, rounds: int, passed: list[str]) -> None:
+    """Alternate runs of this script under `against` and under this checkout; fastest of each."""
+    trees = {"before": str(Path(against).resolve()), "after": str(Path(__file__).resolve().parents[1] / "src")}
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(rounds):
+        for tree, src in trees.items():
+            env = {**os.environ, "PYTHONPATH": src}
+            done = subprocess.run([sys.executable, __file__, *passed], env=env, capture_output=True, text=True,
+                                  check=True)
+            for line in done.stdout.splitlines():
+                match = _ROW.match(line)
+                if match:
+                    row = best.setdefault(match.group(1), {})
+                    row[tree] = min(row.get(tree, float("inf")), float(match.group(2)))
+    print(f"before: {trees['before']}\nafter:  {trees['after']}\nfastest of {rounds} alternating runs, us")
+    print(f"  {'':<26}{'before':>8}{'after':>8}{'change':>9}")
+    for name, row in best.items():
+        before, after = row.get("before", float("nan")), row.get("after", float("nan"))
+        print(f"  {name:<26}{before:8.1f}{after:8.1f}{(after - before) / before:+9.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=20000)
     parser.add_argument("--models", type=int, default=N_MODELS)
     parser.add_argument("--strategy", action="append", choices=sorted(STRATEGIES))
     parser.add_argument("--health", choices=("fake", "real"), default="fake")
+    parser.add_argument("--against", metavar="SRC", help="another tree's src directory, to compare with")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating runs per tree with --against")
     args = parser.parse_args()
+    if args.against:
+        passed, skip = [], False  # the runs themselves measure one tree each: without these two
+        for arg in sys.argv[1:]:
+            if skip or arg.startswith(("--against=", "--rounds=")):
+                skip = False
+            elif arg in ("--against", "--rounds"):
+                skip = True
+            else:
+                passed.append(arg)
+        compare(args.against, args.rounds, passed)
+        return
     router, req = build("ordered", None, args.models, args.health)
     n_cands = len(router.plan(req).candidates)
     print(f"{args.models} models = {n_cands} candidates, 3 rules, fallbacks, TTFT objective; "

@@ -3,7 +3,9 @@ import math
 import pytest
 
 from routecar.config import ConfigError
-from routecar.config.durations import format_duration, parse_duration, parse_rate, parse_size
+from routecar.config.durations import (
+    CONFIG_UNITS, format_duration, parse_duration, parse_duration_text, parse_rate, parse_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -74,3 +76,20 @@ def test_bad_sizes(value):
 def test_format_duration_round_trips(seconds, text):
     assert format_duration(seconds) == text
     assert parse_duration(text, "x") == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "units", "seconds"),
+    [("1h30m", CONFIG_UNITS, 5400.0), (".5s", CONFIG_UNITS, 0.5), ("1.s", CONFIG_UNITS, 1.0),
+     ("2m59.56s", CONFIG_UNITS, 179.56), ("150us", {"us"}, 0.00015), ("1w", {"w"}, 604800.0),
+     ("1w", CONFIG_UNITS, None), ("5ms", {"m", "s"}, None), ("", CONFIG_UNITS, None),
+     ("5", CONFIG_UNITS, None), ("5m x", CONFIG_UNITS, None), (" 5m", CONFIG_UNITS, None),
+     ("5M", CONFIG_UNITS, None), ("-5s", CONFIG_UNITS, None), ("1" * 400 + "s", CONFIG_UNITS, None)],
+)
+def test_the_one_reader_of_duration_text(text, units, seconds):
+    """Config, `--since` and rate-limit resets all read duration text here, each with its units."""
+    parsed = parse_duration_text(text, units)
+    if seconds is None:
+        assert parsed is None
+    else:
+        assert parsed is not None and math.isclose(parsed, seconds)

@@ -41,7 +41,7 @@ def test_hit_on_a_rephrasing_miss_on_another_question() -> None:
     assert hit.answer["choices"][0]["message"]["content"] == "Use the reset link." and hit.cost_usd == 0.001
     assert similarity >= 0.8
     assert c.lookup(v("What are your opening hours?")) is None
-    assert (c.hits, c.misses) == (1, 1)
+    assert (c.stats()["hits"], c.stats()["misses"]) == (1, 1)
 
 
 def test_threshold_decides() -> None:
@@ -74,7 +74,8 @@ def test_ttl_expires_entries() -> None:
     assert c.lookup(v("reset my password")) is not None
     clock.now = 60.0
     assert c.lookup(v("reset my password")) is None
-    assert c.entries == 0 and c.bytes == 0 and c.expirations == 1
+    stats = c.stats()
+    assert (stats["entries"], stats["bytes"], stats["expirations"]) == (0, 0, 1)
 
 
 def test_bounded_lru() -> None:
@@ -83,7 +84,7 @@ def test_bounded_lru() -> None:
     c.store(v("beta question"), answer("b"), None)
     assert c.lookup(v("alpha question")) is not None  # alpha becomes most recent
     c.store(v("gamma question"), answer("c"), None)
-    assert c.entries == 2 and c.evictions == 1
+    assert len(c) == 2 and c.stats()["evictions"] == 1
     assert c.lookup(v("beta question")) is None
     assert c.lookup(v("alpha question")) is not None and c.lookup(v("gamma question")) is not None
 
@@ -96,4 +97,4 @@ def test_byte_bound_and_bad_vectors() -> None:
     assert c.lookup([0.0, 0.0]) is None
     assert c.lookup([1.0, 0.0]) is None  # other dimension: never compared
     c.clear()
-    assert c.entries == 0 and c.stats()["bytes"] == 0
+    assert len(c) == 0 and c.stats()["bytes"] == 0

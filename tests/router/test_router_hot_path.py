@@ -1,6 +1,6 @@
-"""What the fast decision path must keep: scores built on first read, each health read at
-most once per decision, slow deployments held back without reordering anything, and the
-snapshot's shared rankings never changed by a decision."""
+"""What the fast decision path must keep: a plan built whole, its scores described on demand,
+each health read at most once per decision, slow deployments held back without reordering
+anything, and the config's shared rankings never changed by a decision."""
 
 from __future__ import annotations
 
@@ -31,19 +31,17 @@ class CountingHealth:
         return self.inner.effective_weight(dep_id, base_weight)
 
 
-def test_scores_are_built_on_first_read_and_behave_like_a_field(kit):
+def test_the_plan_describes_its_ranking_on_demand_and_survives_replace(kit):
     cfg = kit.config([kit.model("a", price=(1, 1)), kit.model("b", price=(2, 2))],
                      [kit.route("r", "cheapest", ["b", "a"])])
     plan = kit.router(cfg).plan(kit.request("r"))
     expected = [{"slug": "a", "score": plan.candidates[0].score, "reason": "est cost USD", "rank": 0},
                 {"slug": "b", "score": plan.candidates[1].score, "reason": "est cost USD", "rank": 1}]
-    assert plan.scores == expected
-    assert plan.scores is plan.scores  # built once
-    copy = dataclasses.replace(plan, candidates=plan.candidates[:1])
-    assert copy.scores == expected and "scores=[{'slug': 'a'" in repr(copy)
-    plan.scores = [{"slug": "x"}]
-    assert plan.scores == [{"slug": "x"}]
-    assert Plan("m", []).scores == []
+    assert plan.scores() == expected
+    assert all(isinstance(getattr(plan, name), tuple) for name in ("candidates", "skipped", "rules_matched", "ranking"))
+    copy = dataclasses.replace(plan, candidates=plan.candidates[:1])  # how a later step decides otherwise
+    assert copy.scores() == expected and copy.candidates == plan.candidates[:1]
+    assert Plan("m", ()).scores() == []
 
 
 def test_each_deployment_is_read_once_per_decision(kit):
@@ -86,7 +84,7 @@ def test_when_every_deployment_is_slow_all_stay_in_step_order(kit):
     assert [(c.slug, c.step, c.reason) for c in plan.candidates] == [
         ("s", 0, "cascade step; only deployment"), ("f", 0, "fallback of s; only deployment"),
         ("l", 1, "cascade step; only deployment")]
-    assert plan.skipped == []
+    assert plan.skipped == ()
 
 
 def test_a_canary_never_changes_the_snapshots_shared_ranking(kit):
@@ -97,7 +95,7 @@ def test_a_canary_never_changes_the_snapshots_shared_ranking(kit):
     seen = Counter()
     for _ in range(200):
         plan = router.plan(kit.request("r"))
-        order = [s["slug"] for s in plan.scores]
+        order = [s["slug"] for s in plan.scores()]
         seen[plan.canary] += 1
         assert order == (["c", "a", "b"] if plan.canary else ["a", "b", "c"])
         assert [c.slug for c in plan.candidates] == order
@@ -109,9 +107,9 @@ def test_weighted_shares_over_the_models_that_fit(kit):
     route = kit.route("r", "weighted", ["a", "b", "small"], weights={"a": 1, "b": 1, "small": 2})
     router = kit.router(kit.config(models, [route]))
     whole = router.plan(kit.request("r"))
-    assert sorted(s["score"] for s in whole.scores) == [0.25, 0.25, 0.5]
+    assert sorted(s["score"] for s in whole.scores()) == [0.25, 0.25, 0.5]
     narrowed = router.plan(kit.request("r", "word " * 200))
-    assert sorted(s["score"] for s in narrowed.scores) == [0.5, 0.5]
+    assert sorted(s["score"] for s in narrowed.scores()) == [0.5, 0.5]
     assert narrowed.skipped[0]["slug"] == "small"
 
 

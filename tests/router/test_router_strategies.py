@@ -27,7 +27,7 @@ def test_ordered_keeps_config_order(kit):
     plan = kit.router(cfg).plan(kit.request("r"))
     assert slugs(plan) == ["c", "a", "b"]
     assert plan.strategy == "ordered" and plan.route == "r"
-    assert [s["slug"] for s in plan.scores] == ["c", "a", "b"]
+    assert [s["slug"] for s in plan.scores()] == ["c", "a", "b"]
     assert "route 'r' ordered: c" in plan.reason
 
 
@@ -64,8 +64,8 @@ def test_cheapest_uses_this_requests_token_mix(kit):
     assert slugs(long_prompt)[0] == "cheap_in"
     long_answer = router.plan(kit.request("r", "hi", max_tokens=8000))
     assert slugs(long_answer)[0] == "cheap_out"
-    assert long_answer.scores[0]["reason"] == "est cost USD"
-    assert long_answer.est_cost_usd == pytest.approx(long_answer.scores[0]["score"])
+    assert long_answer.scores()[0]["reason"] == "est cost USD"
+    assert long_answer.est_cost_usd == pytest.approx(long_answer.scores()[0]["score"])
 
 
 def test_fastest_uses_measured_p50_stream_vs_non_stream(kit):
@@ -79,7 +79,7 @@ def test_fastest_uses_measured_p50_stream_vs_non_stream(kit):
     assert slugs(router.plan(kit.request("r", stream=True)))[0] == "b"
     plan = router.plan(kit.request("r"))
     assert slugs(plan)[0] == "a"
-    assert plan.scores[0]["reason"] == "latency p50 seconds"
+    assert plan.scores()[0]["reason"] == "latency p50 seconds"
 
 
 def test_fastest_prior_before_samples_prefers_small_model_names(kit):
@@ -89,7 +89,7 @@ def test_fastest_prior_before_samples_prefers_small_model_names(kit):
     kit.health.measured("p1/big-model", 0.2, samples=4)  # too few samples to trust
     plan = kit.router(cfg, seed=3).plan(kit.request("r", stream=True))
     assert slugs(plan)[-1] == "big-model"
-    assert all("prior" in s["reason"] for s in plan.scores)
+    assert all("prior" in s["reason"] for s in plan.scores())
 
 
 def test_fastest_follows_a_provider_that_slows_down_and_recovers(kit):
@@ -151,7 +151,7 @@ def test_quality_ranks_by_quality_with_catalog_prior(kit):
         [kit.route("r", "quality", ["unknown", "mine", "opus"])])
     plan = kit.router(cfg).plan(kit.request("r"))
     assert slugs(plan) == ["opus", "mine", "unknown"]
-    assert [s["score"] for s in plan.scores] == [0.92, 0.7, 0.5]
+    assert [s["score"] for s in plan.scores()] == [0.92, 0.7, 0.5]
 
 
 def test_balanced_default_and_custom_weights(kit):
@@ -162,12 +162,12 @@ def test_balanced_default_and_custom_weights(kit):
     kit.health.measured("pp/premium", 0.3)
     default = kit.config(models, [kit.route("r", "balanced", ["cheap", "premium"])])
     plan = kit.router(default).plan(kit.request("r"))
-    assert [s["slug"] for s in plan.scores] == ["premium", "cheap"]  # 0.3 + 0.3 beats 0.4
+    assert [s["slug"] for s in plan.scores()] == ["premium", "cheap"]  # 0.3 + 0.3 beats 0.4
     cost_first = kit.config(models, [kit.route("r", "balanced", ["cheap", "premium"],
                                                balance={"cost": 1.0, "latency": 0.0, "quality": 0.1})])
     plan = kit.router(cost_first).plan(kit.request("r"))
-    assert [s["slug"] for s in plan.scores] == ["cheap", "premium"]
-    assert "cost 1" in plan.scores[0]["reason"]
+    assert [s["slug"] for s in plan.scores()] == ["cheap", "premium"]
+    assert "cost 1" in plan.scores()[0]["reason"]
 
 
 def test_cascade_steps_follow_config_order(kit):
@@ -218,7 +218,7 @@ def test_model_without_admissible_deployment_moves_last(kit):
     kit.health.factors["p1/cheap"] = 0.0
     plan = kit.router(cfg).plan(kit.request("r"))
     assert slugs(plan) == ["dear", "cheap"]
-    assert [s["slug"] for s in plan.scores] == ["cheap", "dear"]  # the ranking itself is kept
+    assert [s["slug"] for s in plan.scores()] == ["cheap", "dear"]  # the ranking itself is kept
 
 
 def test_explicit_model_plan(kit):

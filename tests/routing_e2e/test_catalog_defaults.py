@@ -6,7 +6,7 @@ import pytest
 
 from routecar.config.loader import ConfigError, parse_config
 from routecar.config.model import Price
-from routecar.router.catalog import catalog_defaults
+from routecar.config.model_catalog import catalog_defaults
 
 PROVIDERS = """
 providers:

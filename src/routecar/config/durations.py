@@ -1,51 +1,55 @@
-"""Durations, rates and byte sizes as SREs write them in `sidecar.yaml`.
+"""Durations, rates and byte sizes as SREs write them in `sidecar.yaml`, and the one reader of
+duration text ("500ms", "1h30m", "0.5s") that every other part of routecar uses too.
 
-Each parser takes the raw YAML value and the key path it came from, and raises `ConfigError`
-with that path, so callers can collect errors without formatting messages themselves.
+Each config parser takes the raw YAML value and the key path it came from, and raises
+`ConfigError` with that path, so callers can collect errors without formatting messages
+themselves. This module imports nothing of routecar's but `errors`, so anything may use it.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, Collection
 
 from .errors import ConfigError, found, is_number
 
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-# One or more "<number><unit>" parts, Go-style: "500ms", "30s", "1h30m", "1.5h".
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
+# Every unit any reader of durations accepts, in seconds. Each reader names its own subset:
+# sidecar.yaml takes ms..d, `--since` adds weeks, and providers' Go-formatted rate-limit resets
+# ("6m0s", "20ms", "150us") go down to nanoseconds.
+UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0,
+                "d": 86400.0, "w": 7 * 86400.0}
+CONFIG_UNITS = frozenset({"ms", "s", "m", "h", "d"})
+# One "<number><unit>" part, Go-style ("1.5h", ".5s", "1.s"); the longer units are listed
+# before their prefixes so "5ms" is never read as "5m" followed by garbage.
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w)")
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
-# KB/MB/GB are decimal and KiB/MiB/GiB binary, as the units say; "8MiB" is 8 * 1024 * 1024.
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-}
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+
+def parse_duration_text(text: str, units: Collection[str] = CONFIG_UNITS) -> float | None:
+    """Seconds in one or more "<number><unit>" parts ("500ms", "1h30m", "0.5s"), units from
+    `units`; None unless the whole text is such parts and the sum is finite. Case-sensitive and
+    without surrounding space: callers that accept "5M" or " 5m " normalize first."""
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        unit = match.group(2)
+        if match.start() != pos or unit not in units:
+            return None
+        total += float(match.group(1)) * UNIT_SECONDS[unit]
+        pos = match.end()
+    return total if pos == len(text) and pos > 0 and math.isfinite(total) else None
 
 
 def parse_duration(value: Any, path: str) -> float:
     """Seconds from a number or a string such as "500ms", "30s", "5m", "1h", "7d", "1h30m"."""
     expected = "a duration (seconds, or a string like 500ms, 30s, 5m, 1h, 7d)"
+    seconds: float | None = None
     if is_number(value):
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().lower()
-        if _DURATION.fullmatch(text):
-            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-        elif _NUMBER.fullmatch(text):
-            seconds = float(text)
-        else:
-            raise ConfigError([f"{path}: must be {expected}, got {found(value)}"])
-    else:
+        seconds = float(text) if _NUMBER.fullmatch(text) else parse_duration_text(text)
+    if seconds is None:
         raise ConfigError([f"{path}: must be {expected}, got {found(value)}"])
     if not math.isfinite(seconds) or seconds < 0:
         raise ConfigError([f"{path}: must be a duration >= 0, got {found(value)}"])
@@ -66,6 +70,20 @@ def parse_rate(value: Any, path: str) -> float:
     if rate is None or not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
         raise ConfigError([f"{path}: must be a fraction between 0 and 1, got {found(value)}"])
     return rate
+
+
+# KB/MB/GB are decimal and KiB/MiB/GiB binary, as the units say; "8MiB" is 8 * 1024 * 1024.
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 
 
 def parse_size(value: Any, path: str) -> int:
@@ -92,7 +110,7 @@ def format_duration(seconds: float) -> str:
     parts: list[str] = []
     rest = seconds
     for unit in ("d", "h", "m"):
-        size = _UNIT_SECONDS[unit]
+        size = UNIT_SECONDS[unit]
         if rest >= size:
             whole = int(rest // size)
             parts.append(f"{whole}{unit}")

@@ -16,11 +16,11 @@ from typing import Any, Mapping
 
 import yaml
 
-from .catalog import parse_classifiers, parse_models
 from .errors import ConfigError, found
 from .fields import Issues, Node
 from .interpolate import interpolate
 from .model import Config, ModelConfig
+from .models_section import parse_classifiers, parse_models
 from .routes import parse_routes
 from .sections import parse_providers, parse_resilience, parse_route_log, parse_server
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from .catalog import valid_names
 from .fields import Issues, Node, join, unknown
 from .model import (
     STRATEGIES,
@@ -20,6 +19,7 @@ from .model import (
     SemanticCacheConfig,
     ShadowConfig,
 )
+from .models_section import valid_names
 from .rules import parse_cascade, parse_rules
 
 ROUTE_KEYS = (

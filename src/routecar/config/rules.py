@@ -12,10 +12,10 @@ import re
 from types import MappingProxyType
 from typing import Any, Collection, Mapping
 
-from .catalog import classifier_labels
 from .errors import found
 from .fields import Node, join, suggest, unknown
 from .model import STRATEGIES, CascadeConfig, ClassifierConfig, Rule, RuleAction
+from .models_section import classifier_labels
 
 _BOOL_CONDITIONS = ("has_tools", "has_images", "json_mode")
 _INT_CONDITIONS = ("prompt_tokens_gt", "prompt_tokens_lt")

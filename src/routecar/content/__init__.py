@@ -7,12 +7,11 @@ from .embedding_classifier import EmbeddingClassifier
 from .exact_cache import CachedAnswer, ExactCache
 from .heuristic import classify_heuristic
 from .llm_classifier import LLMClassifier
-from .replay import replay_stream
 from .result import ClassResult
 from .semantic_cache import SemanticCache
 
 __all__ = [
     "CachedAnswer", "ClassResult", "Classifiers", "EmbeddingClassifier", "ExactCache", "LLMClassifier",
     "NO_RESULTS", "SemanticCache", "cache_controls", "cache_key", "classify_heuristic", "is_cacheable",
-    "labels_of", "records_of", "replay_stream", "semantic_scope",
+    "labels_of", "records_of", "semantic_scope",
 ]

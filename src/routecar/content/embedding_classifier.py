@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable
 
 from ..config.model import ClassifierConfig
 from ..router.plan import RoutingRequest
-from .memo import TTLMemo
+from .bounded import BoundedCache
 from .result import ClassResult
 from .vectors import centroid, dot, normalize
 
@@ -61,7 +61,7 @@ class EmbeddingClassifier:
         self._centroids: tuple[tuple[str, list[float]], ...] | None = None
         self._last_attempt: float | None = None
         self._retry: asyncio.Task[bool] | None = None
-        self._memo: TTLMemo[tuple[str, float]] = TTLMemo(memo_entries, memo_ttl, clock)
+        self._memo: BoundedCache[bytes, tuple[str, float]] = BoundedCache(memo_entries, ttl=memo_ttl, clock=clock)
 
     @property
     def prepared(self) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Mapping
 from ..config.model import ClassifierConfig, ModelConfig
 from ..router.cost import actual_cost
 from ..router.plan import RoutingRequest
-from .memo import TTLMemo
+from .bounded import BoundedCache
 from .result import ClassResult
 
 log = logging.getLogger("routecar.content")
@@ -92,7 +92,7 @@ class LLMClassifier:
         self._call = call
         self._model = model
         self._clock = clock
-        self._memo: TTLMemo[str] = TTLMemo(memo_entries, memo_ttl, clock)
+        self._memo: BoundedCache[bytes, str] = BoundedCache(memo_entries, ttl=memo_ttl, clock=clock)
 
     def prompt_for(self, text: str) -> str:
         return render_prompt(self._template, self.labels, text[:MAX_TEXT_CHARS])

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import orjson
 
 from ..config.model import SemanticCacheConfig
-from .bounded import BoundedAnswers
+from .bounded import BoundedCache
 from .exact_cache import CachedAnswer
 from .vectors import dot, normalize
 
@@ -37,61 +37,66 @@ from .vectors import dot, normalize
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 
-@dataclass(slots=True)
-class _Entry:
-    vector: list[float]
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    vector: list[float]  # unit length
     scope: bytes
-    raw: bytes
+    raw: bytes  # the answer as JSON
     cost_usd: float | None
-    stored_at: float
 
 
-class SemanticCache(BoundedAnswers):
+class SemanticCache:
     def __init__(self, cfg: SemanticCacheConfig, clock: Callable[[], float] = time.monotonic,
                  max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        super().__init__()
         self.cfg = cfg
         self.max_bytes = max_bytes
-        self._clock = clock
+        self._answers: BoundedCache[int, _Stored] = BoundedCache(
+            cfg.max_entries, max_bytes=max_bytes, ttl=cfg.ttl, clock=clock)
         self._ids = itertools.count()
 
     def lookup(self, vector: list[float], scope: bytes = b"") -> tuple[CachedAnswer, float] | None:
         """The stored answer most similar to `vector` within `scope`, with its cosine, when that
-        cosine is at least `min_similarity`; expired entries met on the way are dropped."""
+        cosine is at least `min_similarity`; expired entries are dropped first."""
+        answers = self._answers
         query = normalize(vector)
         if query is None:
-            self.misses += 1
+            answers.count_miss()
             return None
-        now = self._clock()
-        expired: list[int] = []
+        answers.sweep()
         best_id, best = -1, -2.0
-        for entry_id, entry in self._entries.items():
-            if now - entry.stored_at >= self.cfg.ttl:
-                expired.append(entry_id)
-            elif entry.scope == scope and len(entry.vector) == len(query):
-                similarity = dot(query, entry.vector)
+        for entry_id, entry in answers.items():
+            stored = entry.value
+            if stored.scope == scope and len(stored.vector) == len(query):
+                similarity = dot(query, stored.vector)
                 if similarity > best:
                     best_id, best = entry_id, similarity
-        for entry_id in expired:
-            self._drop(entry_id)
-        self.expirations += len(expired)
         if best_id < 0 or best < self.cfg.min_similarity:
-            self.misses += 1
+            answers.count_miss()
             return None
-        self._entries.move_to_end(best_id)
-        self.hits += 1
-        found = self._entries[best_id]
-        return CachedAnswer(orjson.loads(found.raw), found.cost_usd, found.stored_at), best
+        # Counts the hit and makes the entry the most recently used (or a miss, should its ttl
+        # pass between the sweep and now).
+        found = answers.lookup(best_id)
+        if found is None:
+            return None
+        stored = found.value
+        return CachedAnswer(orjson.loads(stored.raw), stored.cost_usd, found.stored_at), best
 
     def store(self, vector: list[float], answer: dict[str, Any], cost_usd: float | None,
               scope: bytes = b"", raw: bytes | None = None) -> bool:
         """Remember `answer` for prompts near `vector`; False when the vector is unusable or the
         answer alone is over the byte bound."""
         unit = normalize(vector)
-        data = raw if raw is not None else orjson.dumps(answer)
-        if unit is None or len(data) > self.max_bytes:
+        if unit is None:
             return False
-        self._add(next(self._ids), _Entry(unit, scope, data, cost_usd, self._clock()),
-                  self.cfg.max_entries, self.max_bytes)
-        return True
+        data = raw if raw is not None else orjson.dumps(answer)
+        return self._answers.put(next(self._ids), _Stored(unit, scope, data, cost_usd), len(data))
 
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def clear(self) -> None:
+        self._answers.clear()
+
+    def stats(self) -> dict[str, int]:
+        """hits, misses, evictions, expirations, bytes, entries."""
+        return self._answers.stats()

@@ -15,16 +15,17 @@ All times come out as seconds from now so callers can add them to their monotoni
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Mapping
 
+from ..config.durations import parse_duration_text
+
 _PREFIXES = ("retry-after", "x-ratelimit-", "anthropic-ratelimit-")
 _FIRST_LETTERS = frozenset("rRxXaA")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+# Go's time.Duration.String() units, which OpenAI's resets are written in ("6m0s", "20ms").
+_GO_UNITS = frozenset({"h", "m", "s", "ms", "us", "µs", "ns"})
 # A bare number this large is a unix timestamp, not a number of seconds to wait.
 _EPOCH_THRESHOLD = 1e9
 _MAX_HEADER_LEN = 64
@@ -70,13 +71,7 @@ def _parse_count(text: str) -> int | None:
 
 def _parse_duration(text: str) -> float | None:
     """Go-style duration ("1h2m3.5s", "20ms") as seconds; None unless the whole text parses."""
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    return _finite_nonneg(total) if pos == len(text) and pos > 0 else None
+    return parse_duration_text(text, _GO_UNITS)
 
 
 def _parse_http_date(text: str, now_wall: float) -> float | None:

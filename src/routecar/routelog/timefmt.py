@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+from ..config.durations import CONFIG_UNITS, parse_duration_text
+
+# A week back is a common question of the route log, and never a config value.
+_SINCE_UNITS = CONFIG_UNITS | {"w"}
 
 
 def parse_duration(text: str) -> float:
@@ -17,11 +17,12 @@ def parse_duration(text: str) -> float:
     try:
         value = float(s)
     except ValueError:
-        if not _WHOLE.fullmatch(s):
+        parsed = parse_duration_text(s, _SINCE_UNITS)
+        if parsed is None:
             raise ValueError(
                 f"bad duration {text!r}: use a number of seconds or e.g. 500ms, 30s, 10m, 2h, 1d"
             ) from None
-        value = sum(float(n) * _UNITS[u] for n, u in _PART.findall(s))
+        value = parsed
     if value < 0 or value != value:
         raise ValueError(f"bad duration {text!r}: must be a positive number of seconds")
     return value

@@ -3,16 +3,24 @@
 Estimates never call a tokenizer or the network: ~4 characters per token over message text is
 within ~20% for English prose, which is enough to rank candidates by cost and to keep a prompt
 away from a window it clearly does not fit. The true cost comes from `usage` afterwards.
+
+How many output tokens to plan for is decided once per request (`est_output_tokens`: none for
+embeddings, else max_tokens, else DEFAULT_OUTPUT_TOKENS) and capped per model
+(`expected_output_tokens`, which the window filter reads); one function prices a request on
+candidate models (`estimated_costs`, which the cost-ranking strategies and the plan's
+`est_cost_usd` read).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import orjson
 
 from ..config.model import ModelConfig
+from .model_info import NO_CAP, ModelInfo
 from .plan import RoutingRequest
+
 
 CHARS_PER_TOKEN = 4
 # Chat formats wrap every message in a few role/separator tokens, and prime the reply.
@@ -101,19 +109,24 @@ def requested_output_tokens(body: Mapping[str, Any]) -> int | None:
     return None
 
 
-def expected_output_tokens(model: ModelConfig, req: RoutingRequest) -> int:
-    """Output tokens to plan for on this model: the request's ask, capped by the model's."""
-    if req.endpoint == "embeddings":
-        return 0
-    wanted = req.est_output_tokens or DEFAULT_OUTPUT_TOKENS
-    cap = model.max_output_tokens
-    return wanted if cap is None or wanted <= cap else cap
+def expected_output_tokens(req: RoutingRequest, cap: int = NO_CAP) -> int:
+    """Output tokens to plan for on a model whose max_output_tokens is `cap`: the request's
+    own expectation (`est_output_tokens`), at most `cap`."""
+    wanted = req.est_output_tokens
+    return wanted if wanted <= cap else cap
 
 
-def estimate_cost(model: ModelConfig, prompt_tokens: int, output_tokens: int) -> float:
-    """USD for a call with these token counts at list price (no cache discount assumed)."""
-    price = model.price
-    return (prompt_tokens * price.input + output_tokens * price.output) * _PER_TOKEN
+def estimated_costs(models: Sequence[ModelInfo], req: RoutingRequest) -> list[float]:
+    """USD of `req` on each of `models`, in order, at list price (no cache discount assumed):
+    its estimated prompt tokens, and its expected_output_tokens() under each model's cap.
+
+    Takes the whole candidate list because `cheapest` and `balanced` price every candidate on
+    every decision: one call per list, and the cap written out in the loop, keep the loop free
+    of per-model calls (a call per model would double its cost)."""
+    prompt = req.est_prompt_tokens
+    wanted = req.est_output_tokens
+    return [(prompt * m.price_in + (wanted if wanted <= m.out_cap else m.out_cap) * m.price_out) * _PER_TOKEN
+            for m in models]
 
 
 def actual_cost(model: ModelConfig, usage: Mapping[str, Any] | None) -> float:
@@ -146,7 +159,8 @@ def build_routing_request(
         body,  # type: ignore[arg-type]
         dict(tags) if tags else {},
         prompt_tokens,  # est_prompt_tokens
-        0 if endpoint == "embeddings" else (wanted or DEFAULT_OUTPUT_TOKENS),  # est_output_tokens
+        # est_output_tokens: what every model's estimate starts from (expected_output_tokens)
+        0 if endpoint == "embeddings" else (wanted or DEFAULT_OUTPUT_TOKENS),
         bool(body.get("tools") or body.get("functions")),  # has_tools
         has_images,
         fmt_type in ("json_object", "json_schema"),  # json_mode

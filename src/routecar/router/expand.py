@@ -1,4 +1,4 @@
-"""From ranked models to the Plan's ordered (model, deployment) candidates.
+"""From ranked models to a plan's ordered (model, deployment) candidates.
 
 Each model expands into its deployments in health-weighted random order; models with no
 admissible deployment go last (unless the order is a cascade's steps); then the fallbacks of
@@ -13,9 +13,9 @@ from operator import attrgetter, itemgetter
 from typing import Any, Callable, Sequence
 
 from .filters import fmt_seconds, unfit
-from .plan import Candidate, Plan, RoutingRequest
-from .snapshot import ModelInfo
-from .strategies import MIN_LATENCY_SAMPLES, Ranked, weighted_shuffle
+from .model_info import ModelInfo
+from .plan import Candidate, RoutingRequest
+from .strategies import MIN_LATENCY_SAMPLES, HealthView, Ranked, weighted_shuffle
 
 _step = attrgetter("step")
 _slow_step = itemgetter(4)
@@ -23,27 +23,28 @@ _FIRST = (0,)  # the deployment order of a single-deployment model
 _PAIR, _SWAPPED = (0, 1), (1, 0)
 # A deployment held back by the TTFT objective: (info, deployment index, reason, score, step, p99).
 _Slow = tuple[ModelInfo, int, str, "float | None", int, float]
+Skipped = list[dict[str, Any]]  # what the plan passed over, {"slug", "deployment", "why"}
 
 
 class Expander:
-    def __init__(self, health: Any, rng: Callable[[], float]) -> None:
+    def __init__(self, health: HealthView, rng: Callable[[], float]) -> None:
         self._eff = health.effective_weight
         self._view = health.view
         self._rng = rng
 
-    def expand(self, plan: Plan, ranked: Ranked, req: RoutingRequest, step_of: dict[str, int] | None,
-               considered: Sequence[ModelInfo], walk: bool = True, objective: float | None = None,
-               views: dict[str, Any] | None = None) -> None:
-        """Appends candidates to `plan`. `step_of` (cascades only) maps slug to step; a
-        fallback inherits its model's step. `considered` are all models the decision looked
-        at: one that did not fit is "unavailable", so its fallbacks still get their turn.
+    def expand(self, cands: list[Candidate], skipped: Skipped, ranked: Ranked, req: RoutingRequest,
+               step_of: dict[str, int] | None, considered: Sequence[ModelInfo], walk: bool = True,
+               objective: float | None = None, views: dict[str, Any] | None = None) -> None:
+        """Appends candidates to `cands`, and what it passes over to `skipped`. `step_of`
+        (cascades only) maps slug to step; a fallback inherits its model's step. `considered`
+        are all models the decision looked at: one that did not fit is "unavailable", so its
+        fallbacks still get their turn.
         `walk=False`: the caller knows no fallback is outside the ranked models.
         `objective`: the route's p99 TTFT objective in seconds; `views`, when given, memoizes
         health views for this decision (the strategy may have read them, the shadow may)."""
         eff, view, rng = self._eff, self._view, self._rng
         stepped = step_of is not None
         steps = step_of if stepped else {}
-        cands = plan.candidates
         append = cands.append
         slow: list[_Slow] | None = None if objective is None else []
         sick = []
@@ -102,23 +103,23 @@ class Expander:
                 order = [row[0] for row in ranked if row[0] not in demoted] + [row[0] for row in sick]
             else:
                 order = [row[0] for row in ranked]
-            self._fallbacks(plan, req, order, steps, considered, slow, objective, views)
+            self._fallbacks(cands, skipped, req, order, steps, considered, slow, objective, views)
         if stepped:
             # A fallback serves its step: it must be tried before escalating to the next one.
             cands.sort(key=_step)
             if slow:
                 slow.sort(key=_slow_step)
         if slow:
-            self._apply_objective(plan, slow, objective)  # type: ignore[arg-type]
+            self._apply_objective(cands, skipped, slow, objective)  # type: ignore[arg-type]
 
-    def _fallbacks(self, plan: Plan, req: RoutingRequest, order: list[ModelInfo], steps: dict[str, int],
-                   considered: Sequence[ModelInfo], slow: list[_Slow] | None, objective: float | None,
-                   views: dict[str, Any] | None) -> None:
+    def _fallbacks(self, cands: list[Candidate], skipped: Skipped, req: RoutingRequest, order: list[ModelInfo],
+                   steps: dict[str, int], considered: Sequence[ModelInfo], slow: list[_Slow] | None,
+                   objective: float | None, views: dict[str, Any] | None) -> None:
         """Breadth first over fallbacks of `order` (then of the unfit `considered` models)."""
-        eff, cands = self._eff, plan.candidates
+        eff = self._eff
         seen = {info.slug for info in order}
         order += [info for info in considered if info.slug not in seen]  # did not fit
-        seen.update(s["slug"] for s in plan.skipped)
+        seen.update(s["slug"] for s in skipped)
         i = 0
         while i < len(order):  # bounded: every model enters the queue at most once
             parent = order[i]
@@ -130,7 +131,7 @@ class Expander:
                 seen.add(slug)
                 why_not = unfit(info, req)
                 if why_not is not None:
-                    plan.skipped.append({"slug": slug, "deployment": None, "why": why_not})
+                    skipped.append({"slug": slug, "deployment": None, "why": why_not})
                     continue
                 step = steps[slug] = steps.get(parent.slug, 0)
                 ws = None if info.single else [eff(d, b) for d, b in zip(info.dep_ids, info.base)]
@@ -165,17 +166,18 @@ class Expander:
         return None
 
     @staticmethod
-    def _apply_objective(plan: Plan, slow: list[_Slow], objective: float) -> None:
+    def _apply_objective(cands: list[Candidate], skipped: Skipped, slow: list[_Slow], objective: float) -> None:
         """Drop the slow deployments while another candidate meets the objective; when none
         does, they are all the plan has (in the order they came)."""
-        if not plan.candidates:
-            plan.candidates.extend(
+        if not cands:
+            cands.extend(
                 Candidate(info.slug, info.model, info.deps[i], why + info.suffixes[i], score, step, info.dep_ids[i])
                 for info, i, why, score, step, _ in slow)
             return
         limit = fmt_seconds(objective)
-        plan.skipped.extend(
-            {"slug": info.slug, "deployment": info.dep_ids[i], "why": f"ttft p99 {fmt_seconds(p99)} > {limit} objective"}
+        skipped.extend(
+            {"slug": info.slug, "deployment": info.dep_ids[i],
+             "why": f"ttft p99 {fmt_seconds(p99)} > {limit} objective"}
             for info, i, _, _, _, p99 in slow)
 
     def weighted_order(self, weights: list[float]) -> Sequence[int]:

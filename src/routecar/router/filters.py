@@ -6,35 +6,20 @@ Filters say why in words an SRE reads in `routecar explain` ("context too small 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
-from ..config.model import ModelConfig
-from .cost import DEFAULT_OUTPUT_TOKENS
+from .cost import expected_output_tokens
+from .model_info import ModelInfo
 from .plan import RoutingRequest
-
-if TYPE_CHECKING:
-    from .snapshot import ModelInfo
 
 # ModelConfig's default capabilities: a model left at them did not declare any, so we only
 # hold it to the capabilities everybody has (tools is in the default set, vision is not).
-DEFAULT_CAPABILITIES = ModelConfig.__dataclass_fields__["capabilities"].default
-
-
-def declares_capabilities(model: ModelConfig) -> bool:
-    return model.capabilities != DEFAULT_CAPABILITIES
-
-
 def unfit(info: ModelInfo, req: RoutingRequest) -> str | None:
     """Why the model cannot take `req`, or None when it can."""
     if (req.endpoint == "embeddings") is not info.embedding:
         return "embeddings model" if info.embedding else "not an embeddings model"
     window = info.window
     if window is not None:
-        out = 0 if info.embedding else (req.est_output_tokens or DEFAULT_OUTPUT_TOKENS)
-        cap = info.max_out
-        if cap is not None and out > cap:
-            out = cap
-        need = req.est_prompt_tokens + out
+        need = req.est_prompt_tokens + expected_output_tokens(req, info.out_cap)
         if need > window:
             return f"context too small ({window} < ~{need} tokens)"
     if req.has_tools and not info.tools:

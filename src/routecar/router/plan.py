@@ -21,7 +21,7 @@ class RoutingRequest:
     body: dict[str, Any]  # canonical (OpenAI-shaped) body
     tags: dict[str, str] = field(default_factory=dict)
     est_prompt_tokens: int = 0
-    est_output_tokens: int = 0
+    est_output_tokens: int = 0  # to plan for before any model's cap (see build_routing_request)
     has_tools: bool = False
     has_images: bool = False
     json_mode: bool = False
@@ -51,52 +51,38 @@ class Candidate:
         }
 
 
+# One ranked model: (its ModelInfo, the strategy's score, what the score means), best first.
+RankingRow = tuple[Any, "float | None", str]
+
+
 @dataclass(slots=True)
 class Plan:
+    """Built whole by the router and never changed after: a later step that decides otherwise
+    (a budget downgrade) builds a new Plan (`dataclasses.replace`). Not `frozen=True`, whose
+    __init__ sets each of the fourteen fields through object.__setattr__: that measured ~2 us
+    a decision (about a tenth of it, benchmarks/router_bench.py). Its sequences are tuples."""
+
     requested: str
-    candidates: list[Candidate]
+    candidates: tuple[Candidate, ...]
     route: str | None = None
     strategy: str | None = None
     reason: str = ""
-    skipped: list[dict[str, Any]] = field(default_factory=list)  # {"slug", "deployment", "why"}
-    rules_matched: list[str] = field(default_factory=list)
-    scores: list[dict[str, Any]] = field(default_factory=list)  # {"slug", "score", "reason", "rank"}
+    skipped: tuple[dict[str, Any], ...] = ()  # {"slug", "deployment", "why"}
+    rules_matched: tuple[str, ...] = ()
+    # The strategy's ranking, kept as the router's rows: nothing on the request path reads the
+    # scores, so they become dicts only when `scores()` is asked for (`explain`).
+    ranking: Sequence[RankingRow] = field(default=(), repr=False)
     shadow_model: str | None = None
     cascade: CascadeConfig | None = None
     canary: bool = False
     est_cost_usd: float | None = None
     shadow_strategy: str | None = None
     downgraded_from: str | None = None  # the over-budget route this plan replaces
-    # The router's ranking as (model info, score, reason) rows, turned into `scores` on first
-    # read: nothing on the request path reads the scores, so most plans never build them.
-    _ranking: Sequence[tuple[Any, float | None, str]] | None = field(
-        default=None, init=False, repr=False, compare=False)
 
-    def defer_scores(self, ranking: Sequence[tuple[Any, float | None, str]]) -> None:
-        """Let `scores` describe `ranking` (rows with a `.slug`), built when first read."""
-        self._ranking = ranking
-
-
-# `scores` reads through a property so deferred rows become dicts on first read, wherever it
-# is read from (attribute, repr, ==, dataclasses.replace); the dataclass keeps its slot.
-_SCORES_SLOT = Plan.scores
-
-
-def _get_scores(plan: Plan) -> list[dict[str, Any]]:
-    ranking = plan._ranking
-    if ranking is not None:
-        plan._ranking = None
-        _SCORES_SLOT.__set__(plan, [{"slug": info.slug, "score": score, "reason": why, "rank": i}
-                                    for i, (info, score, why) in enumerate(ranking)])
-    return _SCORES_SLOT.__get__(plan, Plan)
-
-
-def _set_scores(plan: Plan, value: list[dict[str, Any]]) -> None:
-    plan._ranking = None
-    _SCORES_SLOT.__set__(plan, value)
-
-
-Plan.scores = property(_get_scores, _set_scores, doc="Per ranked model, for `explain`.")  # type: ignore[assignment]
+    def scores(self) -> list[dict[str, Any]]:
+        """Per ranked model, best first: {"slug", "score", "reason", "rank"}."""
+        return [{"slug": info.slug, "score": score, "reason": why, "rank": i}
+                for i, (info, score, why) in enumerate(self.ranking)]
 
 
 class RoutingError(Exception):

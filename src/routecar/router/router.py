@@ -3,9 +3,10 @@
 No I/O and no awaits: a decision is a function of its inputs, so it is fast and trivially
 testable. Everything that depends only on the config (compiled rules and what each rule
 decides, candidate lists with their shared capabilities, static rankings, prices, priors,
-deployment share labels, reason fragments) is computed once per snapshot in `Router.__init__`
-(and snapshot.py); a decision pays only for what depends on the request and live health, and
-reads each deployment's health view at most once.
+deployment share labels, reason fragments) is computed once per config in `Router.__init__`
+(and model_info.py); a decision pays only for what depends on the request and live health, and
+reads each deployment's health view at most once. The Plan is built whole at the end of a
+decision and never changed after it.
 
 A route decision, in order: the first matching rule may replace the candidates, change the
 strategy or pin one model; hard filters drop models that cannot serve the request (window,
@@ -19,25 +20,20 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 from ..config.model import CascadeConfig, Config, ModelConfig, RouteConfig
 from .canary import CanaryMonitor
-from .expand import Expander
+from .cost import estimated_costs
+from .expand import Expander, Skipped
 from .filters import unfit
-from .plan import Plan, RoutingError, RoutingRequest
+from .model_info import Group, ModelInfo, build_infos
+from .plan import Candidate, Plan, RoutingError, RoutingRequest
 from .rules import CompiledRule, compile_rules, describe_action, first_match
-from .snapshot import Group, ModelInfo, build_infos
-from .strategies import STRATEGIES, Ranked, RankContext, Strategy, est_cost
+from .strategies import STRATEGIES, HealthView, Ranked, RankContext, Strategy
 
 # A ranking as the router handles it: a strategy's fresh list or a group's shared static tuple.
 Ranking = Sequence[tuple[ModelInfo, float | None, str]]
-
-
-class HealthView(Protocol):
-    def effective_weight(self, dep_id: str, base_weight: float) -> float: ...
-
-    def view(self, dep_id: str) -> Any: ...
 
 
 def closest_names(name: str, config: Config, limit: int = 3) -> list[str]:
@@ -66,7 +62,7 @@ def _strategy(name: str, where: str) -> Strategy:
 @dataclass(slots=True)
 class _Choice:
     """What a route decides with when a given rule (or none) matched: candidates, strategy,
-    their rank contexts and the words of the reason, all resolved against the snapshot."""
+    their rank contexts and the words of the reason, all resolved against the config."""
 
     group: Group
     strategy: Strategy
@@ -79,7 +75,7 @@ class _Choice:
 
 @dataclass(slots=True)
 class _RouteTable:
-    """One route, resolved against the snapshot."""
+    """One route, resolved against the config."""
 
     route: RouteConfig
     default: _Choice
@@ -94,10 +90,10 @@ class _RouteTable:
 
 
 class Router:
-    """Builds Plans. One Router per config snapshot; cheap to rebuild on reload.
+    """Builds Plans. One Router per config; cheap to rebuild on reload.
 
     `canary` is the long-lived CanaryMonitor (it survives reloads); when given, the router
-    syncs it to this snapshot and skips canaries it has rolled back.
+    syncs it to this config and skips canaries it has rolled back.
     """
 
     def __init__(
@@ -123,7 +119,7 @@ class Router:
         """The long-lived monitor this router consults (None: canaries never roll back)."""
         return self._canary
 
-    # -- snapshot precomputation ------------------------------------------------------------
+    # -- per-config precomputation ----------------------------------------------------------
 
     def _info(self, slug: str, where: str) -> ModelInfo:
         try:
@@ -196,10 +192,7 @@ class Router:
             target = route.budget.downgrade_to if route is not None and route.budget else None
             if target not in self._tables:
                 raise ValueError(f"route '{downgraded_from}' has no downgrade_to route")
-            plan = self._plan_route(self._tables[target], req)
-            plan.downgraded_from = downgraded_from
-            plan.reason = f"route '{downgraded_from}' over budget, downgraded to '{target}'; {plan.reason}"
-            return plan
+            return self._plan_route(self._tables[target], req, downgraded_from)
         table = self._tables.get(req.model)
         if table is not None:
             return self._plan_route(table, req)
@@ -209,54 +202,63 @@ class Router:
         return self._plan_model(model, req)
 
     def _plan_model(self, model: ModelConfig, req: RoutingRequest) -> Plan:
-        plan = Plan(req.model, [])
         group = self._model_groups[model.slug]
-        eligible = group.infos if group.all_fit(req) else self._eligible(group, req, plan)
+        skipped: Skipped = []
+        eligible = group.infos if group.all_fit(req) else self._eligible(group, req, skipped)
         ranked: Ranked = [(info, None, "requested model") for info in eligible]
-        self._expander.expand(plan, ranked, req, None, group.infos, True)
-        self._finish(plan, req)
-        plan.reason = f"explicit model '{model.slug}'"
-        if plan.candidates[0].slug != model.slug:
-            plan.reason += f", served by fallback {plan.candidates[0].slug}"
-        return plan
+        cands: list[Candidate] = []
+        self._expander.expand(cands, skipped, ranked, req, None, group.infos, True)
+        est_cost_usd = self._first_cost(cands, skipped, req)
+        reason = f"explicit model '{model.slug}'"
+        if cands[0].slug != model.slug:
+            reason += f", served by fallback {cands[0].slug}"
+        return Plan(req.model, tuple(cands), reason=reason, skipped=tuple(skipped), est_cost_usd=est_cost_usd)
 
-    def _plan_route(self, table: _RouteTable, req: RoutingRequest) -> Plan:
+    def _plan_route(self, table: _RouteTable, req: RoutingRequest, downgraded_from: str | None = None) -> Plan:
         route = table.route
-        plan = Plan(req.model, [], route.name)
         choice = table.default
+        rules_matched: tuple[str, ...] = ()
         if table.rules:
             rule = first_match(table.rules, req)
             if rule is not None:
                 choice = table.choices[rule.index]
-                plan.rules_matched.append(rule.label)
+                rules_matched = (rule.label,)
         group, strategy = choice.group, choice.strategy
-        plan.strategy = strategy.name
-        step_of = None
+        cascade = step_of = None
         if strategy.name == "cascade":
-            plan.cascade = route.cascade or CascadeConfig()
+            cascade = route.cascade or CascadeConfig()
             step_of = dict(group.step_of)  # a copy: fallbacks add their steps to it
-        eligible = group.infos if group.all_fit(req) else self._eligible(group, req, plan)
+        skipped: Skipped = []
+        eligible = group.infos if group.all_fit(req) else self._eligible(group, req, skipped)
         # Health views read in this decision, by deployment id, when more than one step reads them.
         views: dict[str, Any] | None = {} if strategy.reads_health or table.shadow_reads else None
         ranked = self._rank(strategy, group, eligible, req, choice.ctx, views)
         if choice.pinned and ranked:
             ranked = [(ranked[0][0], None, "pinned by rule")]
+        canary = False
         canary_note = ""
         if table.canary is not None and not choice.pinned:
-            canary_note, ranked = self._apply_canary(table, ranked, req, plan)
-            if step_of is not None and plan.canary:
-                step_of.setdefault(ranked[0][0].slug, 0)  # the canary stands in for the first step
-        plan.defer_scores(ranked)
-        walk = not (eligible is group.infos and group.closed and not plan.canary)
-        self._expander.expand(plan, ranked, req, step_of, group.infos, walk, route.max_ttft_p99, views)
+            canary, ranked = self._apply_canary(table, ranked, req, skipped)
+            if canary:
+                canary_note = table.canary_note
+                if step_of is not None:
+                    step_of.setdefault(ranked[0][0].slug, 0)  # the canary stands in for the first step
+        cands: list[Candidate] = []
+        walk = not (eligible is group.infos and group.closed and not canary)
+        self._expander.expand(cands, skipped, ranked, req, step_of, group.infos, walk, route.max_ttft_p99, views)
+        shadow_strategy = shadow_model = None
         if table.shadow is not None and eligible:
-            plan.shadow_strategy = table.shadow.name
-            shadow = self._rank(table.shadow, group, eligible, req, choice.shadow_ctx, views)
-            plan.shadow_model = shadow[0][0].slug
-        self._finish(plan, req)
-        first = plan.candidates[0]
-        plan.reason = f"{choice.prefix}{canary_note}{choice.head}{first.slug} ({first.reason})"
-        return plan
+            shadow_strategy = table.shadow.name
+            shadow_model = self._rank(table.shadow, group, eligible, req, choice.shadow_ctx, views)[0][0].slug
+        est_cost_usd = self._first_cost(cands, skipped, req)
+        first = cands[0]
+        reason = f"{choice.prefix}{canary_note}{choice.head}{first.slug} ({first.reason})"
+        if downgraded_from is not None:
+            reason = f"route '{downgraded_from}' over budget, downgraded to '{route.name}'; {reason}"
+        return Plan(  # positional, in field order: fourteen keywords cost more on every decision
+            req.model, tuple(cands), route.name, strategy.name, reason, tuple(skipped), rules_matched,
+            tuple(ranked), shadow_model, cascade, canary, est_cost_usd, shadow_strategy, downgraded_from,
+        )
 
     @staticmethod
     def _rank(strategy: Strategy, group: Group, eligible: Sequence[ModelInfo], req: RoutingRequest,
@@ -267,7 +269,7 @@ class Router:
             return group.static_ranking(strategy)  # shared: never changed in place
         return strategy.rank(eligible, req, ctx, {} if views is None else views)
 
-    def _eligible(self, group: Group, req: RoutingRequest, plan: Plan) -> Sequence[ModelInfo]:
+    def _eligible(self, group: Group, req: RoutingRequest, skipped: Skipped) -> Sequence[ModelInfo]:
         """The models of `group` that can take `req`, each other one recorded as skipped.
         Callers try `group.all_fit(req)` first: then `group.infos` itself is the answer."""
         out = []
@@ -276,43 +278,42 @@ class Router:
             if why is None:
                 out.append(info)
             else:
-                plan.skipped.append({"slug": info.slug, "deployment": None, "why": why})
+                skipped.append({"slug": info.slug, "deployment": None, "why": why})
         return out
 
     def _apply_canary(self, table: _RouteTable, ranked: Ranking, req: RoutingRequest,
-                      plan: Plan) -> tuple[str, Ranking]:
-        """Puts the canary model first on its share of decisions; returns (reason prefix, ranking)."""
+                      skipped: Skipped) -> tuple[bool, Ranking]:
+        """Puts the canary model first on its share of decisions; returns (whether it did, ranking)."""
         canary = table.canary
         if canary is None or self._rng() >= table.canary_share:
-            return "", ranked
+            return False, ranked
         if self._canary is not None and not self._canary.enabled(table.route.name):
             why = self._canary.disabled_reason(table.route.name) or "canary rolled back"
-            plan.skipped.append({"slug": canary.slug, "deployment": None, "why": why})
-            return "", ranked
+            skipped.append({"slug": canary.slug, "deployment": None, "why": why})
+            return False, ranked
         why_not = unfit(canary, req)
         if why_not is not None:
-            plan.skipped.append({"slug": canary.slug, "deployment": None, "why": f"canary: {why_not}"})
-            return "", ranked
-        reordered = list(ranked)  # `ranked` may be a snapshot's shared static ranking
+            skipped.append({"slug": canary.slug, "deployment": None, "why": f"canary: {why_not}"})
+            return False, ranked
+        reordered = list(ranked)  # `ranked` may be a group's shared static ranking
         for i, row in enumerate(reordered):
             if row[0] is canary:
                 del reordered[i]
                 break
         reordered.insert(0, (canary, None, table.canary_why))
-        plan.canary = True
-        return table.canary_note, reordered
+        return True, reordered
 
-    def _finish(self, plan: Plan, req: RoutingRequest) -> None:
-        if not plan.candidates:
-            context_only = bool(plan.skipped) and all(
-                s["why"].startswith("context too small") for s in plan.skipped)
+    def _first_cost(self, cands: list[Candidate], skipped: Skipped, req: RoutingRequest) -> float:
+        """The estimated cost of the first candidate; RoutingError when there is none."""
+        if not cands:
+            context_only = bool(skipped) and all(s["why"].startswith("context too small") for s in skipped)
             raise RoutingError(
                 f"No candidate of '{req.model}' can serve this request: "
-                + "; ".join(f"{s['slug']}: {s['why']}" for s in plan.skipped),
+                + "; ".join(f"{s['slug']}: {s['why']}" for s in skipped),
                 status=400,
                 code="context_length_exceeded" if context_only else "no_eligible_model",
             )
-        plan.est_cost_usd = est_cost(plan.candidates[0].model, req)
+        return estimated_costs((self._infos[cands[0].slug],), req)[0]
 
 
 __all__ = ["HealthView", "Router", "RoutingError", "closest_names", "unknown_model"]

@@ -1,14 +1,14 @@
 """Ranking strategies: each ranks a route's eligible models for one request.
 
 One small type per policy behind one method (Caddy's selection policies are the model), all
-registered by name in STRATEGIES. A strategy only orders models (the snapshot's ModelInfo);
+registered by name in STRATEGIES. A strategy only orders models (their ModelInfo);
 the router expands each into its deployments and appends fallbacks. Scores are in the
 strategy's own unit (USD, seconds, a 0..1 utility) and the reason says which unit, so
 `routecar explain` reads naturally ("est cost USD" with score 0.000166). Reasons are mostly
 constant strings on purpose: formatting twenty floats per decision would cost more than the
 ranking itself.
 
-A `static` strategy's order depends on the config snapshot only (ordered, quality, cascade):
+A `static` strategy's order depends on the config only (ordered, quality, cascade):
 the router ranks each candidate list once (`rank_static`) and reuses it.
 """
 
@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from ..config.model import ModelConfig, RouteConfig
-from .cost import DEFAULT_OUTPUT_TOKENS
+from ..config.model import RouteConfig
+from .cost import estimated_costs
+from .model_info import ModelInfo, looks_fast
 from .plan import RoutingRequest
-from .snapshot import ModelInfo, looks_fast
 
 Ranked = list[tuple[ModelInfo, float | None, str]]  # None: no score (explicit model)
 
@@ -45,7 +46,9 @@ _COST_FLOOR = 1e-7
 _score = itemgetter(1)  # a C-level sort key: sorting twenty tuples is part of every decision
 
 
-class HealthReader(Protocol):
+class HealthView(Protocol):
+    """The read-only health the router sees (the registry in the sidecar; fakes in tests)."""
+
     def effective_weight(self, dep_id: str, base_weight: float) -> float: ...
 
     def view(self, dep_id: str) -> Any: ...
@@ -57,7 +60,7 @@ class RankContext:
     that depends on the route alone (weights, balance) is resolved here once, and, when the
     context is made for one candidate list (`models`), what depends on that list too."""
 
-    health: HealthReader
+    health: HealthView
     rng: Callable[[], float]
     route: RouteConfig | None = None
     explore: bool = True  # off for shadow decisions, which must not perturb anything
@@ -100,16 +103,6 @@ class Strategy(Protocol):
              views: dict[str, Any]) -> Ranked:
         """Best first. `views` memoizes `ctx.health.view` for this one decision."""
         ...
-
-
-def est_cost(model: ModelConfig, req: RoutingRequest) -> float:
-    """Estimated USD of this request on `model`."""
-    out = 0 if req.endpoint == "embeddings" else (req.est_output_tokens or DEFAULT_OUTPUT_TOKENS)
-    cap = model.max_output_tokens
-    if cap is not None and out > cap:
-        out = cap
-    price = model.price
-    return (req.est_prompt_tokens * price.input + out * price.output) * 1e-6
 
 
 _POSITIONS = [f"position {i + 1}" for i in range(64)]
@@ -174,7 +167,7 @@ def latency_of(info: ModelInfo, req: RoutingRequest, ctx: RankContext,
 
 
 class _Static(ABC):
-    """A ranking that depends on the snapshot only; `rank` serves it for any model list."""
+    """A ranking that depends on the config only; `rank` serves it for any model list."""
 
     static = True
     reads_health = False
@@ -258,13 +251,8 @@ class Cheapest:
 
     def rank(self, models: Sequence[ModelInfo], req: RoutingRequest, ctx: RankContext,
              views: dict[str, Any]) -> Ranked:
-        # est_cost() inlined over ModelInfo: this loop is most of the strategy's cost.
-        prompt = req.est_prompt_tokens
-        want = 0 if req.endpoint == "embeddings" else (req.est_output_tokens or DEFAULT_OUTPUT_TOKENS)
-        scored = [
-            (m, (prompt * m.price_in + (want if want <= m.out_cap else m.out_cap) * m.price_out) * 1e-6,
-             "est cost USD")
-            for m in models]
+        # zip() over repeat(): rows built in C, without a Python loop per model.
+        scored = list(zip(models, estimated_costs(models, req), repeat("est cost USD")))
         scored.sort(key=_score)
         return scored
 
@@ -297,13 +285,10 @@ class Balanced:
         wc, wl, wq = ctx.balance
         why = ctx.balance_why
         log = math.log
-        prompt = req.est_prompt_tokens
-        want = 0 if req.endpoint == "embeddings" else (req.est_output_tokens or DEFAULT_OUTPUT_TOKENS)
-        # est_cost() inlined, as in Cheapest; both axes normalized to 0..1 (min-max)
-        # inline, so a decision makes no call per model.
         floor = _COST_FLOOR
-        costs = [log((prompt * m.price_in + (want if want <= m.out_cap else m.out_cap) * m.price_out) * 1e-6 + floor)
-                 for m in models]
+        # Costs on a log scale through map() (no Python loop per model); both axes are then
+        # normalized to 0..1 (min-max) inline, so a decision makes no call per model.
+        costs = list(map(log, map(floor.__add__, estimated_costs(models, req))))
         lats = [row[1] for row in latencies(models, req, ctx, views)]
         c_lo, l_lo = min(costs), min(lats)
         c_span, l_span = max(costs) - c_lo, max(lats) - l_lo  # type: ignore[operator]
@@ -324,5 +309,5 @@ STRATEGIES: dict[str, Strategy] = {
     s.name: s for s in (Ordered(), Weighted(), Cheapest(), Fastest(), Balanced(), Quality(), Cascade())
 }
 
-__all__ = ["EXPLORE_SHARE", "MIN_LATENCY_SAMPLES", "STRATEGIES", "RankContext", "Ranked", "Strategy",
-           "est_cost", "latencies", "latency_of", "looks_fast", "position", "weighted_shuffle"]
+__all__ = ["EXPLORE_SHARE", "MIN_LATENCY_SAMPLES", "STRATEGIES", "HealthView", "RankContext", "Ranked", "Strategy",
+           "latencies", "latency_of", "looks_fast", "position", "weighted_shuffle"]

@@ -1,20 +1,32 @@
-"""Per-model and per-candidate-list facts the router needs on every decision, computed once
-per config snapshot so a decision pays only for what depends on the request and live health."""
+"""Per-model facts (ModelInfo) and per-candidate-list facts (Group) the router needs on every
+decision, computed once when the Router is built for a config, so a decision pays only for what
+depends on the request and live health."""
 
 from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from ..config.model import ModelConfig
-from .catalog import catalog_defaults
-from .cost import DEFAULT_OUTPUT_TOKENS
-from .filters import declares_capabilities
+from ..config.model_catalog import catalog_defaults
 from .plan import RoutingRequest
 
-if TYPE_CHECKING:
-    from .strategies import Strategy
+# The output cap of a model without max_output_tokens: an int, so capping needs no None test.
+NO_CAP = sys.maxsize
+# ModelConfig's default capabilities: a model left at them did not declare any, so we only
+# hold it to the capabilities everybody has (tools is in the default set, vision is not).
+DEFAULT_CAPABILITIES = ModelConfig.__dataclass_fields__["capabilities"].default
+
+
+def declares_capabilities(model: ModelConfig) -> bool:
+    return model.capabilities != DEFAULT_CAPABILITIES
+
+
+class StaticRanking(Protocol):
+    """A strategy whose ranking depends on the snapshot only (see router/strategies.py)."""
+
+    def rank_static(self, models: Sequence[ModelInfo]) -> Sequence[Any]: ...
 
 # Small-model name parts ("gpt-4o-mini", "gemini-2.0-flash", "llama-3.1-8b"), not inside a
 # longer word ("gemini" is not "mini").
@@ -31,7 +43,7 @@ def looks_fast(*names: str) -> bool:
 class ModelInfo:
     """A ModelConfig flattened for the hot path: plain attributes, no property calls."""
 
-    __slots__ = ("model", "slug", "deps", "dep_ids", "base", "shares", "suffixes", "window", "max_out",
+    __slots__ = ("model", "slug", "deps", "dep_ids", "base", "shares", "suffixes", "window",
                  "embedding", "tools", "vision", "schema_ok", "fallbacks", "quality", "fast", "single",
                  "fallback_infos", "id0", "base0", "price_in", "price_out", "out_cap")
 
@@ -50,7 +62,6 @@ class ModelInfo:
         self.suffixes = tuple("; " + s for s in self.shares)
         caps = model.capabilities
         self.window = model.context_window
-        self.max_out = model.max_output_tokens
         self.embedding = model.is_embedding
         self.tools = "tools" in caps
         self.vision = "vision" in caps
@@ -66,9 +77,9 @@ class ModelInfo:
         self.single = len(self.deps) == 1
         # The first deployment's health key and weight: single-deployment models skip indexing.
         self.id0, self.base0 = self.dep_ids[0], self.base[0]
-        self.price_in, self.price_out = model.price.input, model.price.output
-        # max_out without its None, so cost loops cap output tokens without a None test.
-        self.out_cap = sys.maxsize if self.max_out is None else self.max_out
+        self.price_in, self.price_out = model.price.input, model.price.output  # USD per 1M tokens
+        # max_output_tokens without its None, so output estimates cap it without a None test.
+        self.out_cap = NO_CAP if model.max_output_tokens is None else model.max_output_tokens
         self.fallback_infos: tuple[ModelInfo, ...] = ()  # linked by build_infos()
 
 
@@ -105,17 +116,13 @@ class Group:
         self.closed = all(f in slugs for i in self.infos for f in i.fallbacks)
         # Cascade steps are config positions, so an unfit step leaves a gap, not a renumbering.
         self.step_of = {i.slug: n for n, i in enumerate(self.infos)}
-        self._static: dict[Strategy, tuple[Any, ...]] = {}
+        self._static: dict[StaticRanking, tuple[Any, ...]] = {}
 
     def all_fit(self, req: RoutingRequest) -> bool:
-        if req.endpoint == "embeddings":
-            if not self.embed:
-                return False
-            need = req.est_prompt_tokens
-        else:
-            if not self.chat:
-                return False
-            need = req.est_prompt_tokens + (req.est_output_tokens or DEFAULT_OUTPUT_TOKENS)
+        if not (self.embed if req.endpoint == "embeddings" else self.chat):
+            return False
+        # Uncapped by any model's max_output_tokens: at least what each model needs.
+        need = req.est_prompt_tokens + req.est_output_tokens
         return (
             (self.min_window is None or need <= self.min_window)
             and (self.tools or not req.has_tools)
@@ -123,8 +130,8 @@ class Group:
             and (self.schema or not req.json_schema)
         )
 
-    def static_ranking(self, strategy: Strategy) -> tuple[Any, ...]:
-        """The ranking of a strategy that depends on the snapshot only (ordered, quality,
+    def static_ranking(self, strategy: StaticRanking) -> tuple[Any, ...]:
+        """The ranking of a strategy that depends on the config only (ordered, quality,
         cascade), computed on first use; a shared tuple that callers copy before changing."""
         ranked = self._static.get(strategy)
         if ranked is None:

@@ -1,54 +1,15 @@
-"""The bundled catalog, token and cost estimates, and the RoutingRequest builder."""
+"""Token and cost estimates, and the RoutingRequest builder."""
 
 from __future__ import annotations
 
 import pytest
 
-from routecar.router.catalog import MODEL_FIELDS, catalog_date, catalog_defaults, find_entry, load_catalog
 from routecar.router.cost import (
     DEFAULT_OUTPUT_TOKENS, IMAGE_TOKENS, MESSAGE_OVERHEAD, REPLY_PRIMING, actual_cost,
-    build_routing_request, est_prompt_tokens, estimate_cost, expected_output_tokens,
+    build_routing_request, est_prompt_tokens, estimated_costs, expected_output_tokens,
 )
-from routecar.router.strategies import est_cost
-
-
-def test_catalog_entries_are_complete_and_dated():
-    catalog = load_catalog()
-    assert catalog_date() >= "2025-01-01"
-    for slug in ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "o4-mini", "text-embedding-3-small",
-                 "claude-3-5-haiku", "claude-sonnet-4", "claude-opus-4-1", "gemini-2.0-flash",
-                 "gemini-2.5-pro", "text-embedding-004", "llama-3.1-8b", "qwen2.5-7b", "mistral-small"):
-        entry = catalog[slug]
-        assert {"price", "context_window", "capabilities", "quality"} <= set(entry), slug
-        assert entry["price"]["input"] >= 0 and entry["price"]["output"] >= 0
-        assert 0 <= entry["quality"] <= 1
-    assert "embeddings" in catalog["text-embedding-3-large"]["capabilities"]
-    assert catalog["gpt-4o-mini"]["price"] == {"input": 0.15, "output": 0.60, "cached_input": 0.075}
-
-
-@pytest.mark.parametrize("slug,upstream,expected", [
-    ("gpt-4o-mini", [], "gpt-4o-mini"),
-    ("claude-haiku", ["claude-3-5-haiku-latest"], "claude-3-5-haiku"),  # SPEC's minimal config
-    ("sonnet", ["claude-3-5-sonnet-20241022"], "claude-3-5-sonnet"),
-    ("local-qwen", ["Qwen/Qwen2.5-7B-Instruct"], "qwen2.5-7b"),
-    ("fast", ["nothing-known", "llama3.1:8b"], "llama-3.1-8b"),
-    ("GPT-4o", [], "gpt-4o"),
-    ("gpt-4o-2024-05-13", [], "gpt-4o"),  # dated snapshot not listed: stripped to the family
-])
-def test_catalog_defaults_match_slug_or_upstream_names(slug, upstream, expected):
-    defaults = catalog_defaults(slug, upstream)
-    assert find_entry(expected) == expected
-    assert defaults["quality"] == load_catalog()[expected]["quality"]
-    assert set(defaults) <= set(MODEL_FIELDS)
-
-
-def test_catalog_defaults_unknown_is_empty_and_copies_are_independent():
-    assert catalog_defaults("my-finetune", ["acme/secret-model"]) == {}
-    first = catalog_defaults("gpt-4o", [])
-    first["price"]["input"] = 999
-    first["capabilities"].append("x")
-    assert catalog_defaults("gpt-4o", [])["price"]["input"] == 2.50
-    assert "x" not in catalog_defaults("gpt-4o", [])["capabilities"]
+from routecar.router.model_info import ModelInfo
+from routecar.router.plan import RoutingRequest
 
 
 def test_prompt_tokens_count_text_messages_images_and_tools():
@@ -96,19 +57,23 @@ def test_build_routing_request_reads_every_flag():
 
 
 def test_expected_output_is_capped_by_the_model(kit):
-    small = kit.model("small", max_output_tokens=100)
-    big = kit.model("big")
+    small = ModelInfo(kit.model("small", max_output_tokens=100))
+    big = ModelInfo(kit.model("big"))
     req = kit.request("x", max_tokens=4000)
-    assert expected_output_tokens(small, req) == 100
-    assert expected_output_tokens(big, req) == 4000
-    assert expected_output_tokens(big, kit.request("x")) == DEFAULT_OUTPUT_TOKENS
-    assert expected_output_tokens(big, kit.request("x", endpoint="embeddings")) == 0
+    assert expected_output_tokens(req, small.out_cap) == 100
+    assert expected_output_tokens(req, big.out_cap) == expected_output_tokens(req) == 4000
+    assert expected_output_tokens(kit.request("x")) == DEFAULT_OUTPUT_TOKENS
+    assert expected_output_tokens(kit.request("x", endpoint="embeddings"), small.out_cap) == 0
 
 
-def test_estimate_and_actual_cost(kit):
+def test_estimated_and_actual_cost(kit):
     model = kit.model("m", price=(2.0, 8.0))
-    assert estimate_cost(model, 1_000_000, 0) == pytest.approx(2.0)
-    assert estimate_cost(model, 1000, 500) == pytest.approx((1000 * 2 + 500 * 8) / 1e6)
+    capped = kit.model("capped", price=(2.0, 8.0), max_output_tokens=100)
+    req = RoutingRequest("m", "chat", {}, est_prompt_tokens=1000, est_output_tokens=500)
+    assert estimated_costs([ModelInfo(model), ModelInfo(capped)], req) == pytest.approx(
+        [(1000 * 2 + 500 * 8) / 1e6, (1000 * 2 + 100 * 8) / 1e6])
+    embed = RoutingRequest("m", "embeddings", {}, est_prompt_tokens=1_000_000)
+    assert estimated_costs([ModelInfo(model)], embed) == pytest.approx([2.0])
     usage = {"prompt_tokens": 1000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 400}}
     # No cached price: cached tokens cost the normal input price.
     assert actual_cost(model, usage) == pytest.approx((1000 * 2 + 100 * 8) / 1e6)
@@ -125,8 +90,10 @@ def test_actual_cost_bills_cached_tokens_at_the_cached_price(kit):
     assert actual_cost(model, None) == 0.0
 
 
-def test_router_hot_path_estimate_agrees_with_estimate_cost(kit):
-    model = kit.model("m", price=(0.15, 0.6), max_output_tokens=50)
-    req = kit.request("m", "hello " * 200, max_tokens=300)
-    expected = estimate_cost(model, req.est_prompt_tokens, expected_output_tokens(model, req))
-    assert est_cost(model, req) == pytest.approx(expected)
+def test_the_plan_prices_its_first_candidate_as_the_strategies_do(kit):
+    models = [kit.model("m", price=(0.15, 0.6), max_output_tokens=50), kit.model("n", price=(5.0, 15.0))]
+    router = kit.router(kit.config(models, [kit.route("r", "cheapest", ["n", "m"])]))
+    req = kit.request("r", "hello " * 200, max_tokens=300)
+    plan = router.plan(req)
+    expected = (req.est_prompt_tokens * 0.15 + 50 * 0.6) / 1e6  # output capped by the model
+    assert plan.est_cost_usd == pytest.approx(expected) == plan.scores()[0]["score"]

@@ -1,4 +1,6 @@
-"""The catalog sections: `models` (what can answer, where, at what price) and `classifiers`."""
+"""The `models` section (what can answer, where, at what price) and the `classifiers` section.
+
+What a model entry leaves out comes from the bundled catalog (model_catalog.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,10 @@ import re
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..router.catalog import catalog_defaults
 from .errors import found
 from .fields import Issues, Node, join, unknown
 from .model import CAPABILITIES, ClassifierConfig, Deployment, ModelConfig, Price, ProviderConfig
+from .model_catalog import catalog_defaults
 
 # Slugs are what apps put in `model`: anything without whitespace ("meta-llama/Llama-3-8b" too).
 SLUG_RE = re.compile(r"\S+")
