@@ -11,7 +11,6 @@ import trustme
 from aiohttp import web
 
 from routecar.http1 import ConnectError, Pool
-from routecar.http1 import pool as pool_module
 
 from .conftest import PoolFactory
 
@@ -79,9 +78,26 @@ async def test_a_certificate_for_another_name_is_a_connect_error(tls_server: tup
         await pool.request("POST", f"https://127.0.0.1:{port}/v1/chat/completions", {}, b"{}")
 
 
-def test_https_pools_share_one_default_context() -> None:
+def test_a_lone_https_pool_verifies_by_default() -> None:
     a = Pool("https://a.example/v1")
-    b = Pool("https://b.example/v1")
-    assert a._ssl is b._ssl is pool_module._default_ssl()
     assert a._ssl.verify_mode == ssl.CERT_REQUIRED and a._ssl.check_hostname
     assert Pool("http://c.example")._ssl is None
+
+
+def test_the_sidecars_https_pools_share_one_verifying_context() -> None:
+    from routecar.config.loader import parse_config
+    from routecar.server.pools import ProviderPools
+
+    config = parse_config("""
+providers:
+  a: {type: openai, base_url: 'https://a.example/v1'}
+  b: {type: anthropic, base_url: 'https://b.example'}
+  c: {type: openai, base_url: 'http://c.example/v1'}
+models:
+  m: {deployments: [{provider: a, model: x}, {provider: b, model: y}, {provider: c, model: z}]}
+route_log: {path: ':memory:'}
+""", env={})
+    change = ProviderPools().prepare(config)
+    pools = change.mapping()
+    assert pools["a"]._ssl is pools["b"]._ssl and pools["a"]._ssl.verify_mode == ssl.CERT_REQUIRED
+    assert pools["c"]._ssl is None

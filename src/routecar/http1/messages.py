@@ -7,13 +7,23 @@ import logging
 import re
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Union
+from typing import Any, Protocol, Awaitable, Callable, Mapping, Optional, Union
 
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-if TYPE_CHECKING:
-    from .server import _Connection
+
+
+class AnswerWriter(Protocol):
+    """What a streamed answer needs of its connection (the server's, http1/server.py)."""
+
+    write_paused: bool
+
+    def write_stream_head(self, resp: StreamResponse, request: Request) -> None: ...
+
+    def write_body(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
 
 REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -93,7 +103,7 @@ class Request:
                  "_conn", "version")
 
     def __init__(self, method: str, path: str, query_string: str, headers: CIMultiDictProxy[str], app: Mapping[Any, Any],
-                 content_length: int | None, body: bytes, keep_alive: bool, conn: "_Connection", version: str):
+                 content_length: int | None, body: bytes, keep_alive: bool, conn: AnswerWriter, version: str):
         self.method = method
         self.path = path
         self.query_string = query_string
@@ -138,7 +148,7 @@ class StreamResponse:
         self.status = status
         self.headers: CIMultiDict[str] = CIMultiDict(headers or {})
         self.prepared = False
-        self._conn: _Connection | None = None
+        self._conn: AnswerWriter | None = None
         self._eof = False
         self._close = False
         self._raw = False  # an HTTP/1.0 app: no chunked framing, the close ends the body

@@ -56,18 +56,6 @@ class Origin:
         return rest if rest[0] == "/" else "/" + rest
 
 
-_shared_ssl: ssl.SSLContext | None = None
-
-
-def _default_ssl() -> ssl.SSLContext:
-    """One verifying context for every https provider: loading the CA store is the costly part
-    (tens of ms and MBs), so it happens once, at start-up, whatever the number of providers."""
-    global _shared_ssl
-    if _shared_ssl is None:
-        _shared_ssl = ssl.create_default_context()
-    return _shared_ssl
-
-
 class Pool:
     """HTTP/1.1 client for one origin: `await pool.request(...)` returns a `Response`."""
 
@@ -76,7 +64,9 @@ class Pool:
         self.origin = Origin(base_url)
         self.max_connections = max(1, max_connections)
         self.keepalive = keepalive
-        self._ssl = (ssl_context or _default_ssl()) if self.origin.tls else None
+        # Loading the CA store costs tens of ms and MBs: whoever makes many pools passes one
+        # shared context (server/pools.py does); a lone pool makes its own.
+        self._ssl = (ssl_context or ssl.create_default_context()) if self.origin.tls else None
         self._idle: deque[Connection] = deque()
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()

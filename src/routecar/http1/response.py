@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -34,8 +34,14 @@ from .deadline import Deadline
 from .decoding import Decoder, decoder_for
 from .errors import BodyTooLarge, DeadlineExceeded, HttpClientError, MalformedResponse
 
-if TYPE_CHECKING:
-    from .connection import Connection
+
+
+class BodySource(Protocol):
+    """What a response needs of the connection that feeds it (http1/connection.py)."""
+
+    def set_reading_paused(self, paused: bool) -> None: ...
+
+    def drop(self, response: Response) -> None: ...
 
 _PAUSE_AT = 1 << 20  # bytes held for the reader before the socket stops being read
 _RESUME_AT = 1 << 18
@@ -57,7 +63,7 @@ class Response:
     __slots__ = ("status", "reason", "headers", "deadline", "_source", "_pieces", "_size", "_total", "_cap",
                  "_eof", "_done", "_exc", "_waiter", "_decoder", "_paused", "_whole")
 
-    def __init__(self, status: int, reason: str, headers: CIMultiDict[str], source: "Connection",
+    def __init__(self, status: int, reason: str, headers: CIMultiDict[str], source: BodySource,
                  deadline: Deadline | None = None, max_body: int | None = None):
         self.status = status
         self.reason = reason
