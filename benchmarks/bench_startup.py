@@ -37,6 +37,7 @@ import time
 t0 = time.perf_counter()
 import asyncio, json, os, sys
 from routecar.observability.jsonlog import setup_logging, shutdown_logging
+from routecar.redaction import Redactor
 from routecar.config.loader import load_config
 from routecar.server.app import Sidecar
 import uvloop
@@ -49,7 +50,7 @@ rss_imports = rss()
 from routecar import cli
 parser = cli.build_parser()
 t_cli = time.perf_counter()
-setup_logging("warning")
+setup_logging("warning", redactor=Redactor())
 config = load_config(sys.argv[1])
 t_config = time.perf_counter()
 out = {}

@@ -27,7 +27,7 @@ def read_rows(path: str) -> list[dict[str, Any]]:
 
 async def route_rows(sidecar: Any, expected: int, timeout: float = 5.0) -> list[dict[str, Any]]:
     """Rows of the sidecar's route log once `expected` have landed (bounded wait)."""
-    path = sidecar.runtime.snapshot.config.route_log.path
+    path = sidecar.runtime.generation.config.route_log.path
     rows: list[dict[str, Any]] = []
     for _ in range(int(timeout / 0.05)):
         try:

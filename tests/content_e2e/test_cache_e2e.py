@@ -14,7 +14,6 @@ import aiohttp
 import openai
 import pytest
 
-from routecar.server import content_stage
 from tests.helpers import route_rows
 
 PRICE_IN, PRICE_OUT = 1.0, 2.0
@@ -56,7 +55,6 @@ async def env(fake_factory: Any, sidecar_factory: Any, tmp_path: Path) -> AsyncI
     # One client for the test: building one costs tens of milliseconds (an SSL context).
     async with openai.AsyncOpenAI(base_url=sc.data_url + "/v1", api_key="app", max_retries=0) as c:
         yield Env(sc, fp, path, c)
-    await content_stage.close(sc.runtime)
 
 
 async def ask(e: Env, route: str, text: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:

@@ -11,9 +11,9 @@ import openai
 import pytest
 from aiohttp import web
 
-from routecar.dispatch.dispatcher import Attempts
 from routecar.router.cost import build_routing_request
-from routecar.server import content_stage
+from routecar.routelog.record import RouteRecord
+from routecar.stages.exchange import Exchange
 from tests.helpers import route_rows
 
 JUDGE_PROMPT_TOKENS, JUDGE_COMPLETION_TOKENS = 40, 1
@@ -120,7 +120,6 @@ async def setup(fake_factory: Any, sidecar_factory: Any, label_factory: Any) -> 
     slow = await label_factory("complex", delay=SLOW_SECONDS)
     sc = await sidecar_factory(config(fp.openai_base, judge.base, slow.base))
     yield sc, judge, slow, fp
-    await content_stage.close(sc.runtime)
 
 
 async def ask(sc: Any, route: str, text: str) -> Any:
@@ -178,11 +177,17 @@ async def test_llm_classifier_timeout_falls_back_to_its_default(setup: Any) -> N
     assert rows[0]["outcome"] == "ok" and slow.calls <= 1
 
 
-async def test_embedding_classifier_labels_by_examples(setup: Any) -> None:
-    sc, _, _, fp = setup
+async def test_embedding_classifier_labels_by_examples(fake_factory: Any, sidecar_factory: Any,
+                                                       label_factory: Any) -> None:
+    fp = await fake_factory("fake")
+    # The examples' embedding (prepared in the background from start-up) is slow this once,
+    # so the first request surely finds the classifier unprepared.
+    fp.set_faults({"latency_ms": 500, "paths": ["/v1/embeddings"], "count": 1})
+    judge = await label_factory("complex")
+    sc = await sidecar_factory(config(fp.openai_base, judge.base, judge.base))
     early = await ask(sc, "topical", "I want a refund for my order")
     assert early.headers["x-routecar-model"] == "cheap", "unprepared: the default label, never a wait"
-    assert await content_stage.warm(sc.runtime) == {"topic": True}
+    assert await sc.runtime.generation.pipeline.stage("classify").prepared() == {"topic": True}
     billing = await ask(sc, "topical", "I want a refund for my order")
     other = await ask(sc, "topical", "tell me a joke about cats")
     assert billing.headers["x-routecar-model"] == "strong"
@@ -197,12 +202,13 @@ async def test_embedding_classifier_labels_by_examples(setup: Any) -> None:
 async def test_routes_without_classifiers_or_caches_take_the_fast_path(setup: Any, fake_factory: Any,
                                                                        sidecar_factory: Any) -> None:
     sc, judge, slow, _ = setup
-    rt = sc.runtime
-    deadline = asyncio.get_running_loop().time() + 5
+    pipeline = sc.runtime.generation.pipeline
     plain = build_routing_request("chat", {"model": "plain", "messages": [{"role": "user", "content": "hi"}]})
     by_slug = build_routing_request("chat", {"model": "cheap", "messages": [{"role": "user", "content": "hi"}]})
-    assert content_stage.begin(rt, rt.snapshot, plain, {}, deadline, Attempts()) is None
-    assert content_stage.begin(rt, rt.snapshot, by_slug, {}, deadline, Attempts()) is None
+    for routing in (plain, by_slug):  # no stage has a hook for these: nothing but plan and execute
+        ex = Exchange(RouteRecord(0.0, "t", "chat"), 0.0, {})
+        ex.routing = routing
+        assert all(pipeline._for(hook, ex) == () for hook in ("before_plan", "after_plan", "after_outcome"))
     await ask(sc, "plain", COMPLEX)
     rows = await route_rows(sc, 1)
     assert rows[0]["classes"] == {} and rows[0]["cache"] == ""
@@ -214,5 +220,4 @@ async def test_routes_without_classifiers_or_caches_take_the_fast_path(setup: An
                                  + "routes:\n  plain: {strategy: ordered, candidates: [cheap]}\n"
                                  + "route_log: {path: \"${DB}2\", flush_interval: 50ms}\n")
     await ask(bare, "plain", "hi")
-    state = content_stage.state_of(bare.runtime)
-    assert state is not None and state.classifiers is None and state.routes == {} and state.caches == {}
+    assert bare.runtime.generation.pipeline.stages == ()

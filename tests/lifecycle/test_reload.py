@@ -138,17 +138,17 @@ async def test_configmap_symlink_swap_triggers_a_reload(tmp_path: Path, fake_fac
     try:
         rt = sc.runtime
         assert rt is not None
-        first = rt.snapshot.config.hash
+        first = rt.generation.config.hash
         async with aiohttp.ClientSession() as session:
             assert "extra" not in await model_ids(session, sc.data_url)
             _configmap(root, "..2025_01_01_00_01_00.2",
                        sidecar_yaml(db, "1s", {"fast": fast.openai_base}, BOTH_ROUTES))
 
             async def swapped() -> bool:
-                return rt.snapshot.config.hash != first
+                return rt.generation.config.hash != first
             await eventually(swapped, "the symlink swap to be noticed")
             assert "extra" in await model_ids(session, sc.data_url)
-            good = rt.snapshot.config.hash
+            good = rt.generation.config.hash
 
             _configmap(root, "..2025_01_01_00_02_00.3",
                        sidecar_yaml(db, "1s", {"fast": fast.openai_base}, BAD_ROUTES))
@@ -156,7 +156,7 @@ async def test_configmap_symlink_swap_triggers_a_reload(tmp_path: Path, fake_fac
             async def refused() -> bool:
                 return (await reloads(session, sc.admin_url)).get("error", 0) >= 1
             await eventually(refused, "the bad swap to be refused")
-            assert rt.snapshot.config.hash == good
+            assert rt.generation.config.hash == good
             async with session.post(sc.data_url + "/v1/chat/completions",
                                     json={"model": "extra", "messages": CHAT}) as resp:
                 assert resp.status == 200
@@ -175,7 +175,7 @@ async def test_a_stream_on_the_old_config_keeps_its_retired_session(tmp_path: Pa
     try:
         rt = sc.runtime
         assert rt is not None
-        old_session = rt.sessions.mapping()["slow"]
+        old_session = rt.pools.get("slow")
         async with aiohttp.ClientSession() as session:
             async with session.post(sc.data_url + "/v1/chat/completions",
                                     json={"model": "slow", "messages": CHAT, "stream": True}) as resp:
@@ -186,7 +186,7 @@ async def test_a_stream_on_the_old_config_keeps_its_retired_session(tmp_path: Pa
                     # A new pool size needs a new session; the old one is retired, not closed.
                     cfg.write_text(cfg.read_text().replace("sk-test-slow',", "sk-test-slow', max_connections: 7,"))
                     assert await sc.reload("test")
-                    assert rt.sessions.mapping()["slow"] is not old_session
+                    assert rt.pools.get("slow") is not old_session
                     rest = [line.strip() async for line in resp.content if line.strip()]
             assert rest[-1] == b"data: [DONE]"
 

@@ -138,7 +138,7 @@ class Observed:
     @property
     def hash(self) -> str:
         assert self.sidecar.runtime is not None
-        return self.sidecar.runtime.snapshot.config.hash
+        return self.sidecar.runtime.generation.config.hash
 
     async def rows(self) -> dict[str, dict[str, Any]]:
         """Every row once the whole traffic mix has landed, by request id."""

@@ -1,8 +1,8 @@
-"""Rows whose plan and attempt columns the writer built: streams keep their late edits.
+"""Rows whose plan and attempt columns the writer built from the request's plan and outcome.
 
-A stream's last attempt runs until the stream ends, so its `latency_ms` is patched when the
-request finishes, also for a stream the app hung up on (whose attempts are recorded again on
-the way out). The writer builds those columns after the request: the patch must survive.
+A stream's committed attempt runs until the stream ends: its final record (latency to the end
+of the stream, no error when the app hung up) comes from the stream itself, also for a stream
+the app hung up on.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ async def test_streams_store_the_whole_stream_as_their_last_attempts_latency(obs
         row = rows[f"obs-{kind}"]
         last = row["attempt_log"][-1]
         assert last["error"] is None, kind
-        assert last["latency_ms"] == round(row["latency_ms"], 2), kind
+        # The whole stream, not just its first token; within the request's own time.
+        assert last["ttft_ms"] <= last["latency_ms"] <= row["latency_ms"] + 0.01, kind
+        assert last["latency_ms"] >= 0.5 * row["latency_ms"], kind
 
 
 async def test_routed_rows_carry_their_candidates(observed: Observed) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from tests.observe_e2e.conftest import SECRETS, Observed, cli_env, obs_yaml, run_cli, secret_env
 

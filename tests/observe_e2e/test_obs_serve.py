@@ -17,6 +17,7 @@ import orjson
 
 from routecar.fake.server import FakeProvider
 from routecar.observability.jsonlog import setup_logging, shutdown_logging
+from routecar.redaction import Redactor
 from tests.helpers import read_rows
 from tests.observe_e2e.conftest import (
     ROUTECAR, SECRETS, TRAFFIC, chat, cli_env, obs_yaml, secret_env, send,
@@ -144,7 +145,7 @@ async def test_log_requests_is_off_by_default(fakes: tuple[FakeProvider, FakePro
                                               tmp_path: Path) -> None:
     bad, good = fakes
     stream = io.StringIO()
-    setup_logging("info", stream)
+    setup_logging("info", stream, redactor=Redactor())
     try:
         async with aiohttp.ClientSession() as http:
             for name, extra in (("off", ""), ("on", "  log_requests: true")):

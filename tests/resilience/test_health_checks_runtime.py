@@ -17,7 +17,7 @@ async def test_checks_start_with_the_sidecar_follow_reloads_and_stop_on_close(fa
     sc = await sidecar_factory(one_model_yaml(fp.openai_base))
     rt = sc.runtime
     assert rt is not None and rt.health_checks.running  # on by default
-    config = rt.snapshot.config
+    config = rt.generation.config
 
     rt.apply(with_health_check(config, enabled=False))
     assert not rt.health_checks.running

@@ -80,7 +80,7 @@ async def test_reject_then_spend_survives_a_restart(fake_factory, sidecar_factor
     assert rejected["route"] == "capped" and "over budget" in rejected["reason"]
     assert rejected["attempts"] == 0 and rejected["est_cost_usd"] > 0
     assert sum(r["cost_usd"] for r in rows[:-1]) == pytest.approx(spent)
-    state = sc.runtime.features.snapshot(sc.runtime.snapshot.config)
+    state = sc.runtime.routing_state.state(sc.runtime.generation.config)
     assert state["budgets"]["capped"]["spent_usd"]["capped/day"] == pytest.approx(spent, rel=1e-4)
 
     db = str(tmp_path / "routes.db")
@@ -124,9 +124,9 @@ async def test_spend_survives_a_config_reload(fake_factory, sidecar_factory, tmp
     async with aiohttp.ClientSession() as s:
         served, spent, (status, _, _) = await _until_rejected(s, sc)
         assert status == 429
-        features = sc.runtime.features
+        features = sc.runtime.routing_state
         path.write_text(literal + "\n# an edit elsewhere in the file\n")
         assert await sc.reload("test")
         status, _, body = await chat(s, sc, "capped", **SMALL)
     assert status == 429 and body["error"]["code"] == "budget_exceeded"
-    assert sc.runtime.features is features and fa.requests == served
+    assert sc.runtime.routing_state is features and fa.requests == served

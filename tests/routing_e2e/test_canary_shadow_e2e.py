@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
 
-from routecar.config.loader import parse_config
-from routecar.health.registry import HealthRegistry
-from routecar.router.router import Router
-from routecar.server.features import RoutingFeatures
 from tests.helpers import route_rows
 from tests.routing_e2e import burst, chat, models_of, sidecar_yaml
 
@@ -57,7 +52,7 @@ async def test_canary_takes_its_share_and_shadow_is_logged(fake_factory, sidecar
     assert all(r["reason"].startswith("canary fresh (20%)") for r in rows if r["canary"])
     # The shadow strategy's choice is logged, never enforced.
     assert {r["shadow_model"] for r in rows} == {"smart"}
-    monitor = sc.runtime.features.canary.snapshot()["chat"]
+    monitor = sc.runtime.routing_state.canary.snapshot()["chat"]
     assert monitor["canary_samples"] == canaries and monitor["baseline_samples"] == N - canaries
     assert monitor["disabled"] is None
 
@@ -68,7 +63,7 @@ async def test_a_failing_canary_is_rolled_back(fake_factory, sidecar_factory):
     async with aiohttp.ClientSession() as s:
         for _ in range(100):  # bounded: rollback needs 5 outcomes per arm
             await chat(s, sc, "risky")
-            monitor = sc.runtime.features.canary
+            monitor = sc.runtime.routing_state.canary
             if not monitor.enabled("risky"):
                 break
         else:
@@ -88,25 +83,9 @@ async def test_state_shows_canaries_and_budgets(fake_factory, sidecar_factory):
     sc, _ = await _sidecar(fake_factory, sidecar_factory)
     async with aiohttp.ClientSession() as s:
         await chat(s, sc, "chat")
-        features = sc.runtime.features.snapshot(sc.runtime.snapshot.config)
+        features = sc.runtime.routing_state.state(sc.runtime.generation.config)
         assert set(features["canary"]) == {"chat", "risky"}
         assert features["canary"]["chat"]["model"] == "fresh"
         async with s.get(sc.admin_url + "/state") as resp:
             state = await resp.json()
-    if "canary" not in state:
-        pytest.skip("admin /state does not include RoutingFeatures.snapshot() yet (see the wiring notes)")
     assert state["canary"]["chat"]["model"] == "fresh"
-
-
-def test_router_for_prefers_a_snapshot_router_that_consults_the_monitor():
-    names = ("pa", "pb", "pc", "pd")
-    cfg = parse_config(sidecar_yaml({n: ("openai", "http://127.0.0.1:1/v1") for n in names}, MODELS, ROUTES),
-                       env={"DB": ":memory:"})
-    health = HealthRegistry(cfg)
-    features = RoutingFeatures(cfg)
-    wired = SimpleNamespace(config=cfg, router=Router(cfg, health, canary=features.canary))
-    assert features.router_for(wired, health) is wired.router  # the runtime built it with the monitor
-    bare = SimpleNamespace(config=cfg, router=Router(cfg, health))
-    built = features.router_for(bare, health)
-    assert built is not bare.router and built.canary_monitor is features.canary
-    assert features.router_for(bare, health) is built  # once per snapshot

@@ -12,8 +12,7 @@ from typing import Any
 import aiohttp
 
 from routecar.config.loader import parse_config
-from routecar.server import content_stage
-from routecar.server.runtime import uses_content
+from routecar.stages.build import uses_content
 
 # What the serve command imports before it listens: cli.main builds the parser for `serve`
 # only, then cmd_serve loads logging, the config and the server.
@@ -25,7 +24,7 @@ import routecar.observability.jsonlog, routecar.config.loader, routecar.server.a
 print(json.dumps(sorted(sys.modules)))
 """
 # Needed only by other commands, by configs that classify or cache, or by nothing at run time.
-NOT_FOR_SERVING = ("routecar.content", "routecar.server.content_stage", "routecar.fake", "routecar.routelog.cli_",
+NOT_FOR_SERVING = ("routecar.content", "routecar.stages.classify", "routecar.stages.cache", "routecar.fake", "routecar.routelog.cli_",
                    "routecar.routelog.reader", "routecar.routelog.stats", "routecar.demo", "rich",
                    "importlib.metadata")
 
@@ -78,16 +77,15 @@ async def test_a_config_without_content_passes_the_content_stage_by(fake_factory
     db = str(tmp_path / "routes.db")
     path.write_text(PLAIN.format(fake=fp.openai_base, db=db, cache=EXACT))
     sc = await sidecar_factory(path.read_text(), config_path=str(path))
-    assert sc.runtime.snapshot.content
+    assert sc.runtime.generation.pipeline.stage("cache") is not None
     assert [await ask(sc, "hello"), await ask(sc, "hello")] == ["miss", "hit"]
 
     path.write_text(PLAIN.format(fake=fp.openai_base, db=db, cache=""))
     assert await sc.reload("test")
-    assert not sc.runtime.snapshot.content
+    assert sc.runtime.generation.pipeline.stages == ()
     assert await ask(sc, "hello") == "", "no cache header: the request never reached the content stage"
     # The reload moved the content state on, as a request on the new config used to: a cache
     # that a config in between did not have starts empty again.
     path.write_text(PLAIN.format(fake=fp.openai_base, db=db, cache=EXACT))
     assert await sc.reload("test")
     assert await ask(sc, "hello") == "miss"
-    await content_stage.close(sc.runtime)

@@ -26,20 +26,10 @@ from ..config.model import Timeouts
 from ..http1 import NEVER, ConnectError, Deadline, DeadlineExceeded, HttpClientError, MalformedResponse, Pool, Response
 from ..providers.base import Adapter, Chunk, StreamDecoder, UpstreamRequest, UpstreamStreamError
 from ..providers.sse import EventTooLarge, SSEParser
-from .outcome import AttemptFailure
+from .values import AttemptFailure, UnaryAnswer
 
 # An error answer is read for its message only; a larger one is cut (the status is what counts).
 _MAX_ERROR_BODY = 64 << 10
-
-
-@dataclass(slots=True)
-class UnaryAnswer:
-    status: int
-    headers: Any
-    body: dict[str, Any]
-    latency: float
-    # The upstream's own bytes (decoded): forwarded as they are when no translation happened.
-    raw: bytes | None = None
 
 
 class StreamBroken(Exception):

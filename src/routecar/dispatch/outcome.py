@@ -1,85 +1,41 @@
-"""Failures classified as values at the boundary: what happened to one upstream attempt.
+"""What the dispatcher hands back for one request: an immutable `Outcome`.
 
-Every attempt ends as an `AttemptFailure` or a success; the dispatcher decides from these
-values alone whether to fail over, and health learns from the same value. Which classes fail
-over is data (`resilience.retry.retry_on`), never code.
+The dispatcher builds it once, with the whole attempt log, and nothing patches it afterwards.
+A stream's last attempt ends later than the outcome is made; its final record comes from the
+stream itself (`dispatch.stream.StreamEnd`), never by editing this one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Iterable, Mapping
 
-from ..providers.base import UpstreamError
+from ..router.plan import Candidate
+from .stream import LiveStream
+from .values import AttemptRecord, DispatchError, UnaryAnswer
 
-# Statuses that would fail on every candidate alike: never failed over unless retry_on names them.
-NON_RETRYABLE = frozenset({400, 401, 403, 404, 422})
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Everything the dispatcher did for one request: the answer (or error) and its story."""
 
-@dataclass(slots=True)
-class AttemptFailure:
-    # connect | timeout | first_token_timeout | idle_timeout | http | malformed | stream_broken
-    kind: str
-    status: int | None = None
-    error: UpstreamError | None = None
-    headers: Mapping[str, str] | None = None
-    detail: str = ""
-
-    @property
-    def retry_class(self) -> str:
-        """The name `retry_on` uses for this failure."""
-        if self.kind == "connect":
-            return "connect"
-        if self.kind.endswith("timeout"):
-            return "timeout"
-        if self.kind == "http" and self.status is not None:
-            if self.status == 429:
-                return "429"
-            if self.status >= 500:
-                return "5xx"
-            return str(self.status)
-        return "5xx"  # malformed bodies and broken streams count as server faults
+    candidate: Candidate | None  # who answered; None when nobody did
+    answer: UnaryAnswer | None = None
+    stream: LiveStream | None = None
+    error: DispatchError | None = None
+    attempts: tuple[AttemptRecord, ...] = ()
+    skipped: tuple[Mapping[str, Any], ...] = ()  # {"slug", "deployment", "why", "retry_at"?}
+    dropped_params: tuple[str, ...] = ()
+    queue_wait: float = 0.0  # seconds waited for a rate-limit reset
+    slept: float = 0.0  # seconds of backoff between retries of the same deployments
+    panic: bool = False
+    escalations: tuple[str, ...] = ()  # cascades: one note per escalation
+    extra_cost: float = 0.0  # USD of answers a cascade discarded (real spend, billed to the request)
+    fallback: bool = False  # answered by another model than the first one planned (per cascade step)
 
     @property
-    def error_class(self) -> str:
-        """The `error` field of the attempt in the route log."""
-        if self.kind == "http" and self.status is not None:
-            return "http_429" if self.status == 429 else ("http_5xx" if self.status >= 500 else f"http_{self.status}")
-        return self.kind
+    def upstream_seconds(self) -> float:
+        return sum(a.latency_ms for a in self.attempts) / 1000.0
 
-    @property
-    def health_kind(self) -> str:
-        if self.kind == "http" and self.status is not None:
-            if self.status == 429:
-                return "rate_limited"
-            if self.status == 529 or (self.status == 503 and self.headers and _has_retry_after(self.headers)):
-                return "overloaded"
-            if self.status < 500:
-                return "neutral"  # the request's fault, not the deployment's
-        return "failure"
-
-    @property
-    def context_length(self) -> bool:
-        return bool(self.error and self.error.context_length)
-
-    def describe(self) -> str:
-        if self.kind == "http":
-            msg = self.error.message if self.error else ""
-            return f"HTTP {self.status}" + (f": {msg}" if msg else "")
-        return self.kind.replace("_", " ") + (f": {self.detail}" if self.detail else "")
-
-
-def _has_retry_after(headers: Mapping[str, str]) -> bool:
-    return "retry-after" in headers or "Retry-After" in headers or "retry-after-ms" in headers
-
-
-def fails_over(failure: AttemptFailure, retry_on: frozenset[int | str]) -> bool:
-    """Whether another candidate should get the request after this failure."""
-    if failure.context_length:
-        return True  # moves to a candidate with a larger window
-    status = failure.status
-    if status is not None and status in retry_on:
-        return True
-    if failure.kind == "http" and status in NON_RETRYABLE:
-        return False
-    return failure.retry_class in retry_on
+    def attempt_outcomes(self) -> Iterable[tuple[str, str, str]]:
+        return [(a.provider, a.slug or a.model, a.error or "ok") for a in self.attempts]

@@ -25,7 +25,7 @@ async def readyz(request: Request) -> Response:
         problems.append("route log not writable")
     if problems:
         return Response(503, orjson.dumps({"status": "not ready", "problems": problems}), content_type=JSON)
-    return Response(200, orjson.dumps({"status": "ready", "config_hash": rt.snapshot.config.hash}), content_type=JSON)
+    return Response(200, orjson.dumps({"status": "ready", "config_hash": rt.generation.config.hash}), content_type=JSON)
 
 
 async def metrics(request: Request) -> Response:
@@ -36,14 +36,12 @@ async def metrics(request: Request) -> Response:
 async def state(request: Request) -> Response:
     rt = request.app[RUNTIME]
     payload = rt.health.snapshot()
-    payload["config_hash"] = rt.snapshot.config.hash
+    payload["config_hash"] = rt.generation.config.hash
     payload["draining"] = rt.draining
     payload["in_flight_requests"] = rt.in_flight
     payload["route_log"] = {"queue_depth": rt.writer.queue_depth, "dropped": rt.writer.dropped,
                             "written": rt.writer.written}
-    features = getattr(rt, "features", None)
-    if features is not None:
-        payload.update(features.snapshot(rt.snapshot.config))
+    payload.update(rt.routing_state.state(rt.generation.config))
     return Response(200, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS),
                     content_type=JSON)
 

@@ -2,7 +2,7 @@
 
 Everything is built here, once, inside the running loop: the runtime (health, route log,
 metrics, provider sessions), the data and admin applications and their sockets. Reloads
-(file change or SIGHUP) parse and validate off the event loop and swap the snapshot
+(file change or SIGHUP) parse and validate off the event loop and swap the generation
 atomically; a bad file is refused whole and the old config keeps serving.
 
 SIGTERM drains: /readyz turns 503, the data socket stops accepting, idle keep-alive
@@ -25,7 +25,8 @@ from typing import Any
 from ..config.loader import ConfigError, load_config
 from ..config.model import Config
 from ..http1.server import Request, Server
-from . import admin, handlers
+from ..redaction import Redactor
+from . import admin, endpoints
 from .keys import RUNTIME
 from .request_parsing import request_id_of
 from .runtime import Runtime
@@ -47,13 +48,13 @@ def build_data_server(rt: Runtime) -> Server:
     elsewhere. Bodies are read up to the live config's limit, whatever reloads happen."""
     return Server(
         {
-            "/v1/chat/completions": {"POST": handlers.chat_completions},
-            "/v1/embeddings": {"POST": handlers.embeddings},
-            "/v1/messages": {"POST": handlers.messages},
-            "/v1/models": {"GET": handlers.list_models},
+            "/v1/chat/completions": {"POST": endpoints.chat_completions},
+            "/v1/embeddings": {"POST": endpoints.embeddings},
+            "/v1/messages": {"POST": endpoints.messages},
+            "/v1/models": {"GET": endpoints.list_models},
         },
         app={RUNTIME: rt},
-        max_body=lambda: rt.snapshot.config.server.max_body_bytes,
+        max_body=lambda: rt.generation.config.server.max_body_bytes,
         closing=lambda: rt.draining,
         own_answer_headers=_request_id_header,
     )
@@ -75,9 +76,13 @@ def build_admin_server(rt: Runtime) -> Server:
 class Sidecar:
     """A running routecar: start(), then reload()/drain(), then close()."""
 
-    def __init__(self, config: Config, config_path: str | None = None, watch_interval: float = 1.0):
+    def __init__(self, config: Config, config_path: str | None = None, watch_interval: float = 1.0,
+                 redactor: Redactor | None = None):
         self.config_path = config_path
         self._initial = config
+        # The process's one Redactor (the CLI's, shared with its log handler); a fresh one when
+        # none is given (tests, embedding).
+        self.redactor = redactor if redactor is not None else Redactor()
         self.runtime: Runtime | None = None
         self._data_server: Server | None = None
         self._admin_server: Server | None = None
@@ -99,7 +104,7 @@ class Sidecar:
         return f"http://127.0.0.1:{self.admin_port}"
 
     async def start(self) -> None:
-        rt = Runtime(self._initial)
+        rt = Runtime(self._initial, redactor=self.redactor)
         self.runtime = rt
         await rt.start()
         server = self._initial.server
@@ -135,7 +140,7 @@ class Sidecar:
             except Exception as exc:  # unreadable mid-swap, etc.: same rule, keep serving
                 return self._refused(reason, "config reload failed; the previous config keeps serving",
                                      {"error": str(exc)})
-            old = rt.snapshot.config
+            old = rt.generation.config
             config = _keep_sockets(config, old)
             if config.hash == old.hash:
                 return True
@@ -194,7 +199,7 @@ class Sidecar:
         if rt is None or rt.draining:
             return
         rt.draining = True  # /readyz answers 503 from now on
-        budget = rt.snapshot.config.server.drain_timeout
+        budget = rt.generation.config.server.drain_timeout
         log.info("draining", extra={"in_flight": rt.in_flight, "open_streams": rt.open_streams,
                                     "drain_timeout": budget})
         if self._data_server is not None:
@@ -269,8 +274,8 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
-async def serve(config: Config, config_path: str | None) -> int:
-    sidecar = Sidecar(config, config_path)
+async def serve(config: Config, config_path: str | None, redactor: Redactor | None = None) -> int:
+    sidecar = Sidecar(config, config_path, redactor=redactor)
     try:
         await sidecar.start()
     except OSError as exc:
@@ -301,9 +306,10 @@ async def serve(config: Config, config_path: str | None) -> int:
     return 0
 
 
-def run_serve(config_path: str, config: Config | None = None) -> int:
+def run_serve(config_path: str, config: Config | None = None, *, redactor: Redactor | None = None) -> int:
     """Serve until SIGTERM/SIGINT. `config` is `config_path` already loaded (the CLI validates
-    it before logging starts), so start-up does not parse the file twice."""
+    it before logging starts), so start-up does not parse the file twice; `redactor` is the one
+    the CLI's log handler scrubs with."""
     if config is None:
         config = load_config(config_path)
     try:
@@ -311,4 +317,4 @@ def run_serve(config_path: str, config: Config | None = None) -> int:
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep serving without it
         runner = asyncio.run
-    return runner(serve(config, str(Path(config_path))))
+    return runner(serve(config, str(Path(config_path)), redactor))

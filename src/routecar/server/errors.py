@@ -5,39 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from ..http1.server import Response
 
+from ..errors import ApiError
+from ..http1.server import Response
 from ..providers import anthropic_inbound
 
 JSON = "application/json"
 
-
-class ApiError(Exception):
-    """An answer the sidecar gives instead of routing: raised anywhere before dispatch."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        code: str | None = None,
-        error_type: str = "invalid_request_error",
-        param: str | None = None,
-        outcome: str = "bad_request",
-        retry_after: float | None = None,
-    ):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.error_type = error_type
-        self.param = param
-        self.outcome = outcome
-        self.retry_after = retry_after
+__all__ = ["JSON", "ApiError", "error_body", "error_response"]
 
 
 def error_body(err: ApiError, protocol: str) -> bytes:
     if protocol == "anthropic":
-        payload: dict[str, Any] = anthropic_inbound.error_body(err.message, anthropic_inbound.error_type_for_status(err.status))
+        payload: dict[str, Any] = anthropic_inbound.error_body(err.message,
+                                                               anthropic_inbound.error_type_for_status(err.status))
     else:
         payload = {"error": {"message": err.message, "type": err.error_type, "code": err.code, "param": err.param}}
     return orjson.dumps(payload)

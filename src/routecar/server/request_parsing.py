@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from ..http1.server import Request
 
-from .errors import ApiError
+from ..errors import ApiError
 
 _CHAT_REQUIRED = ("model", "messages")
 

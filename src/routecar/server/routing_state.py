@@ -1,10 +1,8 @@
-"""Routing state that outlives config snapshots: the budget ledger and the canary monitor.
+"""Routing state that outlives config generations: the budget ledger and the canary monitor.
 
-One `RoutingFeatures` per process. It is created once, kept across reloads (a reload only
-re-syncs the canary monitor through the new snapshot's Router), its ledger is flushed to
-SQLite in the background and closed on shutdown. The runtime holds it as `Runtime.features`
-and starts and closes it with itself; a runtime that does not yet do so gets one lazily on
-its first request (`features_of`), whose ledger then flushes until the event loop ends.
+One `RoutingState` per process, created by the runtime, kept across reloads (a reload only
+re-syncs the canary monitor through the new generation's Router); its ledger is flushed to
+SQLite in the background and closed on shutdown, so the last spend is written.
 """
 
 from __future__ import annotations
@@ -17,15 +15,14 @@ from typing import Any
 from ..budget import BudgetLedger, iso_utc, period_bounds
 from ..config.model import Config
 from ..router.canary import CanaryMonitor
-from ..router.router import HealthView, Router
 
-log = logging.getLogger("routecar.features")
+log = logging.getLogger("routecar.routing_state")
 
 FLUSH_INTERVAL = 2.0  # seconds of spend a crash may lose; see budget/ledger.py
 _CLOSE_WAIT = 5.0
 
 
-class RoutingFeatures:
+class RoutingState:
     def __init__(self, config: Config, flush_interval: float = FLUSH_INTERVAL) -> None:
         self.canary = CanaryMonitor()
         # The ledger's table lives in the route log's file (see budget/ledger.py for why).
@@ -34,7 +31,6 @@ class RoutingFeatures:
         self._interval = flush_interval
         self._opening: asyncio.Future[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
-        self._router: tuple[Any, Router] | None = None  # (snapshot, its router with our monitor)
 
     async def start(self) -> None:
         """Load stored spend and start the background flush; idempotent and safe to race."""
@@ -57,20 +53,7 @@ class RoutingFeatures:
             except asyncio.TimeoutError:
                 log.warning("budget ledger flusher did not stop in time")
 
-    def router_for(self, snapshot: Any, health: HealthView) -> Router:
-        """The Router to plan with for `snapshot`: its own when it already consults our canary
-        monitor (the runtime built it so), else one built once per snapshot that does."""
-        router: Router = snapshot.router
-        if router.canary_monitor is self.canary:
-            return router
-        cached = self._router
-        if cached is not None and cached[0] is snapshot:
-            return cached[1]
-        router = Router(snapshot.config, health, canary=self.canary)
-        self._router = (snapshot, router)
-        return router
-
-    def snapshot(self, config: Config, now: float | None = None) -> dict[str, Any]:
+    def state(self, config: Config, now: float | None = None) -> dict[str, Any]:
         """For GET /state: canary verdicts and this period's spend against each budget."""
         now = time.time() if now is None else now
         budgets: dict[str, Any] = {}
@@ -90,14 +73,3 @@ class RoutingFeatures:
             }
         return {"canary": self.canary.snapshot(), "budgets": budgets,
                 "budget_ledger": {"path": self.ledger.path, "unflushed_keys": self.ledger.pending}}
-
-
-async def features_of(rt: Any) -> RoutingFeatures:
-    """The runtime's RoutingFeatures, started; created on first use when the runtime has none."""
-    features: RoutingFeatures | None = getattr(rt, "features", None)
-    if features is None:
-        features = RoutingFeatures(rt.snapshot.config)
-        rt.features = features
-    if not features.started:
-        await features.start()
-    return features

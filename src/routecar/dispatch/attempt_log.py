@@ -1,0 +1,114 @@
+"""The dispatcher's working notes for one request, frozen into an `Outcome` at the end.
+
+Only the dispatcher (and a cascade running its steps) writes here, while it executes; what
+leaves the dispatcher is the immutable Outcome that `outcome()` builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..router.plan import Candidate
+from .outcome import Outcome
+from .values import AttemptRecord, DispatchError, UnaryAnswer
+from .stream import LiveStream
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A candidate that answered: a whole answer, or a stream whose first content is in."""
+
+    candidate: Candidate
+    answer: UnaryAnswer | None = None
+    stream: LiveStream | None = None
+
+
+class AttemptLog:
+    __slots__ = ("attempts", "skipped", "dropped", "queue_wait", "slept", "panic", "escalations", "extra_cost")
+
+    def __init__(self) -> None:
+        self.attempts: list[AttemptRecord] = []
+        self.skipped: list[dict[str, Any]] = []
+        self.dropped: list[str] = []
+        self.queue_wait = 0.0
+        self.slept = 0.0
+        self.panic = False
+        self.escalations: list[str] = []
+        self.extra_cost = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.attempts)
+
+    def add(self, record: AttemptRecord) -> None:
+        self.attempts.append(record)
+
+    def mark_last(self, check: str) -> None:
+        """A cascade step's verdict on the answer of the last attempt."""
+        self.attempts[-1] = replace(self.attempts[-1], check=check)
+
+    def skip(self, cand: Candidate, why: str, retry_at: float | None = None) -> None:
+        entry: dict[str, Any] = {"slug": cand.slug, "deployment": cand.deployment.id, "why": why}
+        if retry_at is not None:
+            entry["retry_at"] = retry_at
+        self.skipped.append(entry)
+
+    def forget_skips(self) -> None:
+        """After waiting for a reset, what was skipped is worth trying again."""
+        self.skipped.clear()
+
+    def drop_params(self, names: list[str]) -> None:
+        self.dropped.extend(p for p in names if p not in self.dropped)
+
+    def absorb(self, step: AttemptLog) -> None:
+        """Adds one cascade step's notes (each step has its own max_attempts)."""
+        self.attempts.extend(step.attempts)
+        self.skipped.extend(step.skipped)
+        self.drop_params(step.dropped)
+        self.queue_wait += step.queue_wait
+        self.slept += step.slept
+        self.panic = self.panic or step.panic
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def skip_reasons(self) -> set[str]:
+        return {s["why"] for s in self.skipped}
+
+    def statuses(self) -> set[int | None]:
+        return {a.status for a in self.attempts}
+
+    def all_timed_out(self) -> bool:
+        return all(a.error and a.error.endswith("timeout") for a in self.attempts)
+
+    def only_rate_limited(self, waitable: frozenset[str]) -> bool:
+        """Every attempt so far met a 429 and every skip was a rate limit: waiting can help."""
+        return bool(self.attempts) and all(a.status == 429 for a in self.attempts) and \
+            all(s["why"] in waitable for s in self.skipped)
+
+    def soonest_retry_at(self) -> float | None:
+        times = [s["retry_at"] for s in self.skipped if s.get("retry_at")]
+        return min(times) if times else None
+
+    def summary(self) -> str:
+        parts = [f"{a.provider} {a.model}: " + (f"HTTP {a.status}" if a.status else "no answer")
+                 + (f" ({a.error})" if a.error else "") for a in self.attempts]
+        skipped = [f"{s['deployment']}: {s['why']}" for s in self.skipped]
+        text = ("Attempts: " + "; ".join(parts) + ".") if parts else "No attempt was made."
+        if skipped:
+            text += " Skipped: " + "; ".join(skipped) + "."
+        return text
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def outcome(self, result: Answered | DispatchError, planned_first: str) -> Outcome:
+        """The immutable outcome. `planned_first`: the slug the plan (or the cascade step that
+        answered) put first; an answer from another model is a fallback."""
+        common = dict(attempts=tuple(self.attempts), skipped=tuple(self.skipped), dropped_params=tuple(self.dropped),
+                      queue_wait=self.queue_wait, slept=self.slept, panic=self.panic,
+                      escalations=tuple(self.escalations), extra_cost=self.extra_cost)
+        if isinstance(result, DispatchError):
+            return Outcome(None, error=result, **common)
+        cand = result.candidate
+        return Outcome(cand, answer=result.answer, stream=result.stream, fallback=cand.slug != planned_first,
+                       **common)

@@ -1,0 +1,78 @@
+"""One attempt on one candidate: the wire request from its provider's adapter, sent through
+its provider's pool, the answer as a value. No policy here (which candidate, whether to fail
+over, what health thinks): that is the dispatcher's. Tests of the dispatcher replace this
+with a scripted stand-in, so every failover path runs without a network.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Protocol
+
+from ..config.model import Config
+from ..http1 import Pool
+from ..providers.base import Adapter, ChatCall, Translation, UpstreamRequest
+from ..router.plan import Candidate
+from .attempt import OpenedStream, call_unary, open_stream
+from .values import AttemptFailure, DispatchRequest, UnaryAnswer
+
+AttemptResult = UnaryAnswer | OpenedStream | AttemptFailure
+
+
+class Prepared:
+    """A wire request ready to send, and the parameters the adapter dropped to make it."""
+
+    __slots__ = ("wire", "dropped")
+
+    def __init__(self, wire: UpstreamRequest, dropped: list[str]):
+        self.wire = wire
+        self.dropped = dropped
+
+
+class Caller(Protocol):
+    def prepare(self, cand: Candidate, request: DispatchRequest) -> Prepared:
+        """The wire request; raises UnsupportedParam when the provider cannot take it."""
+
+    async def call(self, cand: Candidate, prepared: Prepared, request: DispatchRequest,
+                   deadline: float) -> AttemptResult:
+        """Send it; a stream comes back once its first content chunk is in."""
+
+
+class UpstreamCaller:
+    """The real Caller: adapters and keep-alive pools of one config generation."""
+
+    def __init__(self, config: Config, pools: Mapping[str, Pool], adapters: Mapping[str, Adapter]):
+        self.config = config
+        self.pools = pools
+        self.adapters = adapters
+
+    def prepare(self, cand: Candidate, request: DispatchRequest) -> Prepared:
+        dep = cand.deployment
+        provider = self.config.providers[dep.provider]
+        adapter = self.adapters[provider.type]
+        if request.endpoint == "embeddings":
+            return Prepared(adapter.embeddings_request(provider, dep.model, request.body), [])  # type: ignore[arg-type]
+        notes = Translation()
+        call = ChatCall(provider, dep.model, request.body, request.stream, cand.model.max_output_tokens)  # type: ignore[arg-type]
+        wire = adapter.chat_request(call, notes)
+        return Prepared(wire, notes.dropped_params)
+
+    async def call(self, cand: Candidate, prepared: Prepared, request: DispatchRequest,
+                   deadline: float) -> AttemptResult:
+        dep = cand.deployment
+        provider = self.config.providers[dep.provider]
+        adapter = self.adapters[provider.type]
+        pool = self.pools[dep.provider]
+        limits = self.config.server
+        if request.stream:
+            return await open_stream(pool, prepared.wire, adapter, dep.model, provider.timeouts, deadline,
+                                     limits.max_event_bytes)
+        if request.endpoint == "embeddings":
+            body = request.body
+
+            def parse(payload: bytes) -> dict:
+                return adapter.embeddings_response(payload, dep.model, request_body=body)  # type: ignore[arg-type]
+        else:
+            def parse(payload: bytes) -> dict:
+                return adapter.chat_response(payload, dep.model)
+        return await call_unary(pool, prepared.wire, parse, adapter, provider.timeouts, deadline,
+                                limits.max_response_bytes)

@@ -1,0 +1,150 @@
+"""Failures and answers classified as values at the boundary of one attempt.
+
+Every attempt ends as an `AttemptFailure` or an answer; the dispatcher decides from these
+values alone whether to fail over, and health learns from the same value. Which classes fail
+over is data (`resilience.retry.retry_on`), never code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..providers.base import UpstreamError
+
+# Statuses that would fail on every candidate alike: never failed over unless retry_on names them.
+NON_RETRYABLE = frozenset({400, 401, 403, 404, 422})
+
+
+@dataclass(slots=True)
+class AttemptFailure:
+    # connect | timeout | first_token_timeout | idle_timeout | http | malformed | stream_broken
+    kind: str
+    status: int | None = None
+    error: UpstreamError | None = None
+    headers: Mapping[str, str] | None = None
+    detail: str = ""
+
+    @property
+    def retry_class(self) -> str:
+        """The name `retry_on` uses for this failure."""
+        if self.kind == "connect":
+            return "connect"
+        if self.kind.endswith("timeout"):
+            return "timeout"
+        if self.kind == "http" and self.status is not None:
+            if self.status == 429:
+                return "429"
+            if self.status >= 500:
+                return "5xx"
+            return str(self.status)
+        return "5xx"  # malformed bodies and broken streams count as server faults
+
+    @property
+    def error_class(self) -> str:
+        """The `error` field of the attempt in the route log."""
+        if self.kind == "http" and self.status is not None:
+            return "http_429" if self.status == 429 else ("http_5xx" if self.status >= 500 else f"http_{self.status}")
+        return self.kind
+
+    @property
+    def health_kind(self) -> str:
+        if self.kind == "http" and self.status is not None:
+            if self.status == 429:
+                return "rate_limited"
+            if self.status == 529 or (self.status == 503 and self.headers and _has_retry_after(self.headers)):
+                return "overloaded"
+            if self.status < 500:
+                return "neutral"  # the request's fault, not the deployment's
+        return "failure"
+
+    @property
+    def context_length(self) -> bool:
+        return bool(self.error and self.error.context_length)
+
+    def describe(self) -> str:
+        if self.kind == "http":
+            msg = self.error.message if self.error else ""
+            return f"HTTP {self.status}" + (f": {msg}" if msg else "")
+        return self.kind.replace("_", " ") + (f": {self.detail}" if self.detail else "")
+
+
+def _has_retry_after(headers: Mapping[str, str]) -> bool:
+    return "retry-after" in headers or "Retry-After" in headers or "retry-after-ms" in headers
+
+
+def fails_over(failure: AttemptFailure, retry_on: frozenset[int | str]) -> bool:
+    """Whether another candidate should get the request after this failure."""
+    if failure.context_length:
+        return True  # moves to a candidate with a larger window
+    status = failure.status
+    if status is not None and status in retry_on:
+        return True
+    if failure.kind == "http" and status in NON_RETRYABLE:
+        return False
+    return failure.retry_class in retry_on
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One upstream attempt as the route log and metrics see it."""
+
+    provider: str
+    model: str  # upstream model name
+    slug: str  # catalog slug the deployment belongs to
+    status: int | None  # HTTP status from upstream, None when no answer (connect error, timeout)
+    # error class: "connect", "timeout", "first_token_timeout", "idle_timeout", "http_429",
+    # "http_5xx", "malformed", "stream_broken", "cancelled", "sidecar_shutdown", or None on success
+    error: str | None
+    latency_ms: float
+    ttft_ms: float | None = None
+    check: str | None = None  # a cascade step's verdict: "passed" or "failed: CHECK"
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "provider": self.provider,
+            "model": self.model,
+            "slug": self.slug,
+            "status": self.status,
+            "error": self.error,
+            "latency_ms": round(self.latency_ms, 2),
+            "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 2),
+        }
+        if self.check is not None:
+            out["check"] = self.check
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchError:
+    """Why no answer could be given; the server turns it into the entry point's error shape."""
+
+    status: int
+    outcome: str  # route-log outcome
+    message: str
+    code: str
+    retry_after: float | None = None
+    error_type: str = "upstream_error"
+    param: str | None = None  # the request parameter at fault, when there is one
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRequest:
+    """What the dispatcher needs of a request: the canonical body and how it is to be served."""
+
+    body: Mapping[str, Any]
+    endpoint: str  # "chat" | "embeddings"
+    stream: bool
+    est_tokens: int
+
+
+@dataclass(slots=True)
+class UnaryAnswer:
+    """A whole upstream answer, parsed to canonical."""
+
+    status: int
+    headers: Any
+    body: dict[str, Any]
+    latency: float
+    # The upstream's own bytes (decoded): forwarded as they are when no translation happened.
+    raw: bytes | None = None

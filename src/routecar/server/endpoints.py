@@ -1,0 +1,149 @@
+"""Data-plane endpoints (SPEC §3): thin adapters around one pipeline.
+
+    parse the protocol into the canonical request → the generation's pipeline (stages, plan,
+    execute) → encode the answer in the protocol's shape → one route-log row
+
+Every request, rejected and cancelled ones included, leaves exactly one row and one metrics
+observation, from the `finally` of `_serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from functools import partial
+from typing import Awaitable, Callable
+
+import orjson
+
+from ..errors import ApiError
+from ..http1.server import Request, Response, StreamResponse
+from ..router.cost import build_routing_request
+from ..routelog.record import RouteRecord
+from ..stages.exchange import Exchange
+from . import answers
+from .entries import CHAT, EMBEDDINGS, MESSAGES, Entry
+from .errors import JSON, error_response
+from .keys import RUNTIME
+from .request_parsing import parse_tags, parse_timeout_ms, read_json, request_id_of
+from .row import record_answerer, record_plan, record_usage
+from .runtime import Generation, Runtime
+
+log = logging.getLogger("routecar.server")
+
+
+async def _serve(request: Request, entry: Entry) -> Response | StreamResponse:
+    rt: Runtime = request.app[RUNTIME]
+    gen = rt.generation  # this request's config, to the end, whatever reloads happen meanwhile
+    ex = _begin(request, entry, gen)
+    rt.request_started()
+    try:
+        await _parse(request, entry, gen, ex, rt.draining)
+        await gen.pipeline.run(ex)  # stages → plan → execute
+        return await _answer(request, entry, gen, ex, rt)
+    except ApiError as err:
+        return _fail(ex, entry, err)
+    except asyncio.CancelledError:
+        ex.record.status, ex.record.outcome = 499, "client_cancelled"
+        ex.record.error_message = "the app closed the connection"
+        raise
+    except Exception:  # a bug of ours: log it, answer a clean 500, never a traceback
+        log.exception("internal error", extra={"request_id": ex.record.request_id})
+        ex.record.error_message = "internal error in routecar"
+        return _fail(ex, entry, ApiError(500, "routecar hit an internal error; the request was not completed.",
+                                         "internal_error", "server_error", outcome="upstream_error"))
+    finally:
+        rt.finish(gen, ex)
+
+
+def _begin(request: Request, entry: Entry, gen: Generation) -> Exchange:
+    rid = request_id_of(request.headers.get("x-routecar-request-id"))
+    record = RouteRecord(ts=time.time(), request_id=rid, endpoint=entry.endpoint, config_hash=gen.config.hash)
+    return Exchange(record, time.perf_counter(), request.headers)
+
+
+async def _parse(request: Request, entry: Entry, gen: Generation, ex: Exchange, draining: bool) -> None:
+    """The canonical request, its deadline and the router's input; ApiError (400/413) if bad."""
+    if draining:
+        raise ApiError(503, "routecar is shutting down; retry on another instance.", "draining",
+                       "service_unavailable", outcome="upstream_error", retry_after=1)
+    cfg, record = gen.config, ex.record
+    # Tags first, so even a request rejected for its body is attributed in its row.
+    record.tags = parse_tags(request.headers.get("x-routecar-tags"))
+    ex.body = entry.canonical(await read_json(request, cfg.server.max_body_bytes))
+    record.requested_model = str(ex.body.get("model"))
+    record.stream = entry.streams and bool(ex.body.get("stream"))
+    timeout = parse_timeout_ms(request.headers.get("x-routecar-timeout-ms"), cfg.server.default_timeout)
+    ex.deadline = time.monotonic() + timeout  # the dispatcher's and health's clock
+    ex.routing = build_routing_request("embeddings" if entry is EMBEDDINGS else "chat", ex.body, record.tags)
+    if cfg.route_log.record_prompts:
+        record.prompt = ex.body.get("messages") or ex.body.get("input")
+
+
+async def _answer(request: Request, entry: Entry, gen: Generation, ex: Exchange,
+                  rt: Runtime) -> Response | StreamResponse:
+    record, plan, headers = ex.record, ex.plan, ex.answer_headers
+    assert plan is not None
+    record_plan(record, plan)
+    if plan.route:
+        headers["x-routecar-route"] = plan.route
+    record_prompts = gen.config.route_log.record_prompts
+    stored = ex.stored
+    if stored is not None:  # a stage answered (a cache hit)
+        record.chosen_model, record.upstream_model = stored.slug or None, stored.upstream_model
+        record.est_cost_usd = stored.saved_usd if stored.saved_usd is not None else plan.est_cost_usd
+        record.reason = (f"{stored.kind.replace('_', ' ')}: answer stored {stored.age_s:.1f}s ago, produced by "
+                         f"{stored.slug} via {stored.provider}; the plan was {plan.reason}")
+        headers.update({"x-routecar-model": stored.slug, "x-routecar-provider": stored.provider,
+                        "x-routecar-attempts": "0"})
+        record_usage(ex, None)
+        if record.stream:
+            return await answers.replayed(request, ex, entry, stored.body)
+        return answers.whole(ex, entry, stored.body, None, record.cost_usd or 0.0, record_prompts)
+    outcome = ex.outcome
+    assert outcome is not None
+    record_answerer(record, plan, outcome)
+    headers["x-routecar-attempts"] = str(len(outcome.attempts))
+    if outcome.error is not None:
+        err = outcome.error
+        raise ApiError(err.status, err.message, err.code, err.error_type, err.param, err.outcome, err.retry_after)
+    cand = outcome.candidate
+    assert cand is not None
+    headers["x-routecar-model"] = cand.slug
+    headers["x-routecar-provider"] = cand.deployment.provider
+    if outcome.dropped_params:
+        headers["x-routecar-dropped-params"] = ",".join(outcome.dropped_params)
+    if outcome.stream is not None:
+        return await answers.live(request, ex, entry, outcome.stream, rt.streams)
+    answer = outcome.answer
+    assert answer is not None
+    record_usage(ex, answer.body.get("usage") or None)
+    if record.stream:  # a cascade step's checked answer: replayed, since it was fetched whole
+        return await answers.replayed(request, ex, entry, answer.body)
+    raw = answers.upstream_raw(ex, entry, gen.config.providers[cand.deployment.provider].type)
+    return answers.whole(ex, entry, answer.body, raw, record.cost_usd, record_prompts)
+
+
+def _fail(ex: Exchange, entry: Entry, err: ApiError) -> Response:
+    record = ex.record
+    record.status, record.outcome = err.status, err.outcome
+    if record.error_message is None or err.status != 500:
+        record.error_message = err.message
+    if ex.plan is not None:
+        record_plan(record, ex.plan)
+    return error_response(err, entry.protocol, ex.answer_headers)
+
+
+async def list_models(request: Request) -> Response:
+    cfg = request.app[RUNTIME].generation.config
+    data = [{"id": slug, "object": "model", "created": 0, "owned_by": "routecar"} for slug in cfg.models]
+    data += [{"id": name, "object": "model", "created": 0, "owned_by": "routecar-route"} for name in cfg.routes]
+    return Response(200, orjson.dumps({"object": "list", "data": data}), content_type=JSON)
+
+
+# Partials rather than `async def` wrappers: a wrapper coroutine would sit in the await chain
+# and be resumed with `_serve` at every suspension of every request.
+chat_completions: Callable[[Request], Awaitable[Response | StreamResponse]] = partial(_serve, entry=CHAT)
+embeddings: Callable[[Request], Awaitable[Response | StreamResponse]] = partial(_serve, entry=EMBEDDINGS)
+messages: Callable[[Request], Awaitable[Response | StreamResponse]] = partial(_serve, entry=MESSAGES)
