@@ -208,7 +208,7 @@ async def test_routes_without_classifiers_or_caches_take_the_fast_path(setup: An
     for routing in (plain, by_slug):  # no stage has a hook for these: nothing but plan and execute
         ex = Exchange(RouteRecord(0.0, "t", "chat"), 0.0, {})
         ex.routing = routing
-        assert all(pipeline._for(hook, ex) == () for hook in ("before_plan", "after_plan", "after_outcome"))
+        assert pipeline.stages_for(ex) == ((), (), ())
     await ask(sc, "plain", COMPLEX)
     rows = await route_rows(sc, 1)
     assert rows[0]["classes"] == {} and rows[0]["cache"] == ""

@@ -12,24 +12,15 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from routecar.http1 import NEVER, ConnectError, Deadline, DeadlineExceeded, Pool
+from routecar.http1 import NEVER, ConnectError, Deadline, DeadlineExceeded, DeadlineTicker, Pool
+from routecar.http1.deadline import TICK_S
 
 from .rawserver import RawServer, drain_until_eof, ok, read_request
 
 
-class CountingLoop:
-    """The running loop, counting the timers a Deadline sets."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
-        self.timers = 0
-
-    def time(self) -> float:
-        return self.loop.time()
-
-    def call_at(self, when: float, callback: Any) -> asyncio.TimerHandle:
-        self.timers += 1
-        return self.loop.call_at(when, callback)
+def deadline_at(loop: asyncio.AbstractEventLoop, when: float) -> Deadline:
+    """A deadline on its own ticker (the sidecar shares one per loop; tests need not)."""
+    return DeadlineTicker(loop).deadline(when)
 
 
 def _never_done() -> asyncio.Future[Any]:
@@ -42,7 +33,7 @@ def _never_done() -> asyncio.Future[Any]:
 async def test_a_wait_fails_when_the_deadline_passes() -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
-    d = Deadline(loop, start + 0.05)
+    d = deadline_at(loop, start + 0.05)
     fut = _never_done()
     with pytest.raises(DeadlineExceeded):
         await d.wait(fut)
@@ -50,25 +41,29 @@ async def test_a_wait_fails_when_the_deadline_passes() -> None:
     assert fut.done()  # failed, not cancelled: its owner sees why
 
 
-async def test_moving_later_delays_it_and_costs_no_new_timer_until_the_old_one_runs() -> None:
-    loop = CountingLoop(asyncio.get_running_loop())
+async def test_one_ticker_serves_every_deadline_and_stops_when_none_is_armed() -> None:
+    loop = asyncio.get_running_loop()
+    ticker = DeadlineTicker(loop)
     start = loop.time()
-    d = Deadline(loop, start + 0.05)  # type: ignore[arg-type]
-    for i in range(1000):  # a stream pushing its idle deadline on every event
-        d.move(start + 0.5 + i * 0.0001)
-    assert loop.timers == 1
-    await asyncio.sleep(0.1)
-    assert not d.expired  # the first timer ran, saw the move, and re-armed once
-    assert loop.timers == 2
+    many = [ticker.deadline(start + 60) for _ in range(100)]
+    soon = ticker.deadline(start + 0.05)
+    for i in range(1000):  # a stream pushing its idle deadline on every event: attribute stores
+        many[0].move(start + 60 + i * 0.0001)
+    assert ticker.armed == 101
     with pytest.raises(DeadlineExceeded):
-        await d.wait(_never_done())
-    assert loop.time() - start >= d.when - start - 0.002
+        await soon.wait(_never_done())
+    assert soon.when - start <= loop.time() - start < soon.when - start + TICK_S + 0.5
+    assert ticker.armed == 100 and not any(d.expired for d in many)
+    for d in many:
+        d.cancel()
+    await asyncio.sleep(TICK_S * 3)
+    assert ticker.armed == 0 and ticker._handle is None  # an idle sidecar keeps no timer
 
 
 async def test_moving_earlier_fires_at_the_new_time() -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
-    d = Deadline(loop, start + 60)
+    d = deadline_at(loop, start + 60)
     d.move(start + 0.05)
     with pytest.raises(DeadlineExceeded):
         await d.wait(_never_done())
@@ -77,7 +72,7 @@ async def test_moving_earlier_fires_at_the_new_time() -> None:
 
 async def test_never_suspends_it_and_a_later_move_brings_it_back() -> None:
     loop = asyncio.get_running_loop()
-    d = Deadline(loop, loop.time() + 0.02)
+    d = deadline_at(loop, loop.time() + 0.02)
     d.move(NEVER)
     fut = _never_done()
     loop.call_later(0.06, fut.set_result, "answer")
@@ -90,7 +85,7 @@ async def test_never_suspends_it_and_a_later_move_brings_it_back() -> None:
 
 async def test_once_expired_a_wait_fails_at_once_even_if_its_future_is_done() -> None:
     loop = asyncio.get_running_loop()
-    d = Deadline(loop, loop.time() + 0.01)
+    d = deadline_at(loop, loop.time() + 0.01)
     with pytest.raises(DeadlineExceeded):
         await d.wait(_never_done())
     ready = _never_done()
@@ -105,7 +100,7 @@ async def test_once_expired_a_wait_fails_at_once_even_if_its_future_is_done() ->
 
 async def test_a_due_deadline_counts_before_its_timer_runs() -> None:
     loop = asyncio.get_running_loop()
-    d = Deadline(loop, loop.time() - 1)  # already past; its timer has not had a turn yet
+    d = deadline_at(loop, loop.time() - 1)  # already past; its timer has not had a turn yet
     with pytest.raises(DeadlineExceeded):
         d.check()
     with pytest.raises(DeadlineExceeded):
@@ -114,7 +109,7 @@ async def test_a_due_deadline_counts_before_its_timer_runs() -> None:
 
 async def test_cancel_stops_it() -> None:
     loop = asyncio.get_running_loop()
-    d = Deadline(loop, loop.time() + 0.02)
+    d = deadline_at(loop, loop.time() + 0.02)
     d.cancel()
     await asyncio.sleep(0.05)
     assert not d.expired
@@ -128,7 +123,7 @@ async def test_it_fires_while_every_wait_is_answered_at_once() -> None:
     """A peer that always has another byte ready: the waits never block, the deadline still fires."""
     loop = asyncio.get_running_loop()
     start = loop.time()
-    d = Deadline(loop, start + 0.05)
+    d = deadline_at(loop, start + 0.05)
     answered = 0
     with pytest.raises(DeadlineExceeded):
         for _ in range(10_000_000):
@@ -141,7 +136,7 @@ async def test_it_fires_while_every_wait_is_answered_at_once() -> None:
 
 async def test_every_pending_wait_fails_together() -> None:
     loop = asyncio.get_running_loop()
-    d = Deadline(loop, loop.time() + 0.03)
+    d = deadline_at(loop, loop.time() + 0.03)
     results = await asyncio.gather(d.wait(_never_done()), d.wait(_never_done()), return_exceptions=True)
     assert all(isinstance(r, DeadlineExceeded) for r in results)
 
@@ -164,7 +159,7 @@ async def test_deadline_fires_while_the_body_trickles(raw_server, make_pool) -> 
     pool: Pool = make_pool(srv.url)
     loop = asyncio.get_running_loop()
     start = loop.time()
-    deadline = Deadline(loop, start + 0.3)
+    deadline = deadline_at(loop, start + 0.3)
     resp = await pool.request("GET", srv.url, {}, deadline=deadline)
     assert resp.deadline is deadline
     got = 0
@@ -190,7 +185,7 @@ async def test_deadline_fires_in_read_with_bytes_arriving(raw_server, make_pool)
     pool: Pool = make_pool(srv.url)
     loop = asyncio.get_running_loop()
     start = loop.time()
-    resp = await pool.request("GET", srv.url, {}, deadline=Deadline(loop, start + 0.2))
+    resp = await pool.request("GET", srv.url, {}, deadline=deadline_at(loop, start + 0.2))
     with pytest.raises(DeadlineExceeded):
         await resp.read()
     assert loop.time() - start < 3
@@ -212,7 +207,7 @@ async def test_an_idle_deadline_moved_on_each_piece(raw_server, make_pool) -> No
     srv = await raw_server(handler)
     pool: Pool = make_pool(srv.url)
     loop = asyncio.get_running_loop()
-    deadline = Deadline(loop, loop.time() + 0.1)
+    deadline = deadline_at(loop, loop.time() + 0.1)
     resp = await pool.request("GET", srv.url, {}, deadline=deadline)
     got = b""
     with pytest.raises(DeadlineExceeded):
@@ -233,7 +228,7 @@ async def test_deadline_during_the_head_wait_drops_the_socket(raw_server, make_p
     loop = asyncio.get_running_loop()
     start = loop.time()
     with pytest.raises(DeadlineExceeded):
-        await pool.request("POST", srv.url, {}, b"{}", deadline=Deadline(loop, start + 0.1))
+        await pool.request("POST", srv.url, {}, b"{}", deadline=deadline_at(loop, start + 0.1))
     assert 0.09 <= loop.time() - start < 3
     await srv.wait_peer_closed(1)
     assert pool.open_connections == 0 and pool.idle_connections == 0
@@ -260,7 +255,7 @@ async def test_deadline_while_waiting_for_a_pool_slot(raw_server, make_pool) -> 
     patient = asyncio.create_task(pool.request("POST", srv.url, {}, b"patient"))
     start = loop.time()
     with pytest.raises(DeadlineExceeded):
-        await pool.request("POST", srv.url, {}, b"hurried", deadline=Deadline(loop, start + 0.05))
+        await pool.request("POST", srv.url, {}, b"hurried", deadline=deadline_at(loop, start + 0.05))
     assert loop.time() - start < 3
     release.set()
     assert await (await slow).read() == b"slow"
@@ -274,7 +269,7 @@ async def test_an_expired_deadline_sends_nothing(raw_server, make_pool) -> None:
     pool: Pool = make_pool(srv.url)
     loop = asyncio.get_running_loop()
     with pytest.raises(DeadlineExceeded):
-        await pool.request("POST", srv.url, {}, b"{}", deadline=Deadline(loop, loop.time()))
+        await pool.request("POST", srv.url, {}, b"{}", deadline=deadline_at(loop, loop.time()))
     assert srv.accepted == 0 and pool.open_connections == 0
 
 
@@ -282,7 +277,7 @@ async def test_a_response_read_after_its_deadline_fails_even_when_complete(raw_s
     srv = await raw_server(lambda reader, writer, srv: _answer_once(reader, writer, srv))
     pool: Pool = make_pool(srv.url)
     loop = asyncio.get_running_loop()
-    resp = await pool.request("GET", srv.url, {}, deadline=Deadline(loop, loop.time() + 0.05))
+    resp = await pool.request("GET", srv.url, {}, deadline=deadline_at(loop, loop.time() + 0.05))
     await asyncio.sleep(0.1)
     assert resp.complete
     with pytest.raises(DeadlineExceeded):
@@ -332,11 +327,11 @@ async def test_a_hanging_connect_ends_at_the_sooner_of_deadline_and_connect_time
     if which == "deadline":
         with pytest.raises(DeadlineExceeded):
             await pool.request("GET", pool.origin.prefix, {}, connect_timeout=30,
-                               deadline=Deadline(loop, start + 0.1))
+                               deadline=deadline_at(loop, start + 0.1))
     else:
         with pytest.raises(ConnectError) as info:
             await pool.request("GET", pool.origin.prefix, {}, connect_timeout=0.1,
-                               deadline=Deadline(loop, start + 30))
+                               deadline=deadline_at(loop, start + 30))
         assert info.value.timeout
     assert 0.09 <= loop.time() - start < 3
     assert pool.open_connections == 0

@@ -14,7 +14,7 @@ from routecar.config.model import ProviderConfig
 from routecar.dispatch.health_probe import ActiveHealthChecks, probe_provider
 from routecar.health import AttemptResult, HealthRegistry, ManualClock
 from routecar.health.checker import HealthChecker, ProbeResult
-from routecar.http1 import Pool
+from routecar.http1 import DeadlineTicker, Pool
 from routecar.providers.anthropic import AnthropicAdapter
 from routecar.providers.gemini import GeminiAdapter
 from routecar.providers.openai import OpenAIAdapter
@@ -46,7 +46,7 @@ async def probe(pools: list[Pool], url: str, type_: str = "openai", timeout: flo
     pool = Pool(url, max_connections=4)
     pools.append(pool)
     provider = ProviderConfig(name="p", type=type_, base_url=url, api_key=KEY)
-    return await probe_provider(pool, ADAPTERS[type_], provider, timeout)
+    return await probe_provider(pool, ADAPTERS[type_], provider, timeout, DeadlineTicker(asyncio.get_running_loop()))
 
 
 @pytest.mark.parametrize("type_", ["openai", "anthropic", "gemini"])

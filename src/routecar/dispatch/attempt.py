@@ -23,7 +23,8 @@ from typing import Any, AsyncIterator, Callable
 import orjson
 
 from ..config.model import Timeouts
-from ..http1 import NEVER, ConnectError, Deadline, DeadlineExceeded, HttpClientError, MalformedResponse, Pool, Response
+from ..http1 import (NEVER, ConnectError, Deadline, DeadlineExceeded, DeadlineTicker, HttpClientError, MalformedResponse,
+                     Pool, Response)
 from ..providers.base import Adapter, Chunk, StreamDecoder, UpstreamRequest, UpstreamStreamError
 from ..providers.sse import EventTooLarge, SSEParser
 from .values import AttemptFailure, UnaryAnswer
@@ -71,6 +72,7 @@ async def call_unary(
     timeouts: Timeouts,
     deadline: float,
     max_body: int,
+    ticker: DeadlineTicker,
 ) -> UnaryAnswer | AttemptFailure:
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -80,7 +82,7 @@ async def call_unary(
     # The answer must start within first_token (a dead upstream costs no more than that), and
     # the whole body arrive by `end`.
     head_end = min(start + timeouts.first_token, end)
-    timer = Deadline(loop, head_end)
+    timer = ticker.deadline(head_end)
     resp: Response | None = None
     try:
         resp = await pool.request(req.method, req.url, req.headers, req.body, connect_timeout=timeouts.connect,
@@ -199,6 +201,7 @@ async def open_stream(
     timeouts: Timeouts,
     deadline: float,
     max_event: int,
+    ticker: DeadlineTicker,
 ) -> OpenedStream | AttemptFailure:
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -210,7 +213,7 @@ async def open_stream(
     head: list[Chunk] = []
     parser = SSEParser(max_event)
     decoder = adapter.stream_decoder(upstream_model)
-    timer = Deadline(loop, first_end)
+    timer = ticker.deadline(first_end)
     handed_over = False
     try:
         resp = await pool.request(req.method, req.url, req.headers, req.body, connect_timeout=timeouts.connect,

@@ -6,8 +6,7 @@ leaves the dispatcher is the immutable Outcome that `outcome()` builds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..router.plan import Candidate
 from .outcome import Outcome
@@ -15,8 +14,7 @@ from .values import AttemptRecord, DispatchError, UnaryAnswer
 from .stream import LiveStream
 
 
-@dataclass(frozen=True, slots=True)
-class Answered:
+class Answered(NamedTuple):
     """A candidate that answered: a whole answer, or a stream whose first content is in."""
 
     candidate: Candidate
@@ -25,7 +23,8 @@ class Answered:
 
 
 class AttemptLog:
-    __slots__ = ("attempts", "skipped", "dropped", "queue_wait", "slept", "panic", "escalations", "extra_cost")
+    __slots__ = ("attempts", "skipped", "dropped", "queue_wait", "slept", "panic", "escalations", "extra_cost",
+                 "upstream_ms")
 
     def __init__(self) -> None:
         self.attempts: list[AttemptRecord] = []
@@ -36,6 +35,7 @@ class AttemptLog:
         self.panic = False
         self.escalations: list[str] = []
         self.extra_cost = 0.0
+        self.upstream_ms = 0.0
 
     @property
     def count(self) -> int:
@@ -43,10 +43,11 @@ class AttemptLog:
 
     def add(self, record: AttemptRecord) -> None:
         self.attempts.append(record)
+        self.upstream_ms += record.latency_ms
 
     def mark_last(self, check: str) -> None:
         """A cascade step's verdict on the answer of the last attempt."""
-        self.attempts[-1] = replace(self.attempts[-1], check=check)
+        self.attempts[-1] = self.attempts[-1]._replace(check=check)
 
     def skip(self, cand: Candidate, why: str, retry_at: float | None = None) -> None:
         entry: dict[str, Any] = {"slug": cand.slug, "deployment": cand.deployment.id, "why": why}
@@ -64,6 +65,7 @@ class AttemptLog:
     def absorb(self, step: AttemptLog) -> None:
         """Adds one cascade step's notes (each step has its own max_attempts)."""
         self.attempts.extend(step.attempts)
+        self.upstream_ms += step.upstream_ms
         self.skipped.extend(step.skipped)
         self.drop_params(step.dropped)
         self.queue_wait += step.queue_wait
@@ -104,11 +106,11 @@ class AttemptLog:
     def outcome(self, result: Answered | DispatchError, planned_first: str) -> Outcome:
         """The immutable outcome. `planned_first`: the slug the plan (or the cascade step that
         answered) put first; an answer from another model is a fallback."""
-        common = dict(attempts=tuple(self.attempts), skipped=tuple(self.skipped), dropped_params=tuple(self.dropped),
-                      queue_wait=self.queue_wait, slept=self.slept, panic=self.panic,
-                      escalations=tuple(self.escalations), extra_cost=self.extra_cost)
         if isinstance(result, DispatchError):
-            return Outcome(None, error=result, **common)
-        cand = result.candidate
-        return Outcome(cand, answer=result.answer, stream=result.stream, fallback=cand.slug != planned_first,
-                       **common)
+            cand, answer, stream, error, fallback = None, None, None, result, False
+        else:
+            cand, answer, stream, error = result.candidate, result.answer, result.stream, None
+            fallback = cand.slug != planned_first
+        return Outcome(cand, answer, stream, error, tuple(self.attempts), tuple(self.skipped), tuple(self.dropped),
+                       self.queue_wait, self.slept, self.panic, tuple(self.escalations), self.extra_cost, fallback,
+                       self.upstream_ms / 1000.0)

@@ -6,10 +6,10 @@ with a scripted stand-in, so every failover path runs without a network.
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from typing import Awaitable, Mapping, Protocol
 
 from ..config.model import Config
-from ..http1 import Pool
+from ..http1 import DeadlineTicker, Pool
 from ..providers.base import Adapter, ChatCall, Translation, UpstreamRequest
 from ..router.plan import Candidate
 from .attempt import OpenedStream, call_unary, open_stream
@@ -32,18 +32,20 @@ class Caller(Protocol):
     def prepare(self, cand: Candidate, request: DispatchRequest) -> Prepared:
         """The wire request; raises UnsupportedParam when the provider cannot take it."""
 
-    async def call(self, cand: Candidate, prepared: Prepared, request: DispatchRequest,
-                   deadline: float) -> AttemptResult:
+    def call(self, cand: Candidate, prepared: Prepared, request: DispatchRequest,
+             deadline: float) -> Awaitable[AttemptResult]:
         """Send it; a stream comes back once its first content chunk is in."""
 
 
 class UpstreamCaller:
     """The real Caller: adapters and keep-alive pools of one config generation."""
 
-    def __init__(self, config: Config, pools: Mapping[str, Pool], adapters: Mapping[str, Adapter]):
+    def __init__(self, config: Config, pools: Mapping[str, Pool], adapters: Mapping[str, Adapter],
+                 ticker: DeadlineTicker):
         self.config = config
         self.pools = pools
         self.adapters = adapters
+        self.ticker = ticker  # finds the attempts' deadlines due
 
     def prepare(self, cand: Candidate, request: DispatchRequest) -> Prepared:
         dep = cand.deployment
@@ -56,16 +58,17 @@ class UpstreamCaller:
         wire = adapter.chat_request(call, notes)
         return Prepared(wire, notes.dropped_params)
 
-    async def call(self, cand: Candidate, prepared: Prepared, request: DispatchRequest,
-                   deadline: float) -> AttemptResult:
+    def call(self, cand: Candidate, prepared: Prepared, request: DispatchRequest,
+             deadline: float) -> Awaitable[AttemptResult]:
+        """The attempt's coroutine itself (not one wrapping it: one frame fewer per await)."""
         dep = cand.deployment
         provider = self.config.providers[dep.provider]
         adapter = self.adapters[provider.type]
         pool = self.pools[dep.provider]
         limits = self.config.server
         if request.stream:
-            return await open_stream(pool, prepared.wire, adapter, dep.model, provider.timeouts, deadline,
-                                     limits.max_event_bytes)
+            return open_stream(pool, prepared.wire, adapter, dep.model, provider.timeouts, deadline,
+                               limits.max_event_bytes, self.ticker)
         if request.endpoint == "embeddings":
             body = request.body
 
@@ -74,5 +77,5 @@ class UpstreamCaller:
         else:
             def parse(payload: bytes) -> dict:
                 return adapter.chat_response(payload, dep.model)
-        return await call_unary(pool, prepared.wire, parse, adapter, provider.timeouts, deadline,
-                                limits.max_response_bytes)
+        return call_unary(pool, prepared.wire, parse, adapter, provider.timeouts, deadline,
+                          limits.max_response_bytes, self.ticker)

@@ -11,7 +11,6 @@ escalation were real spend: their cost is billed to the request (`Outcome.extra_
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Awaitable, Protocol, Sequence
 
 from ..router.cascade import check_answer
@@ -43,7 +42,7 @@ async def run_cascade(failover: Failover, plan: Plan, request: DispatchRequest, 
         candidates = [c for c in plan.candidates if c.step == step]
         first_of_step = candidates[0].slug
         part = AttemptLog()
-        step_request = replace(request, stream=request.stream and last)
+        step_request = request._replace(stream=request.stream and last)
         result = await failover(candidates, step_request, deadline, part, new_request=n == 0)
         log.absorb(part)
         if isinstance(result, DispatchError):

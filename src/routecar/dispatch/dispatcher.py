@@ -92,19 +92,19 @@ class Dispatcher:
         while True:
             progress = False
             for cand in candidates:
-                if log.count >= retry.max_attempts:
+                if len(log.attempts) >= retry.max_attempts:
                     break
                 if self.clock() >= deadline:
                     return self._deadline_error(log)
                 if min_window is not None and (cand.model.context_window or 0) <= min_window:
                     log.skip(cand, "context too small (upstream said the prompt does not fit)")
                     continue
-                admission = self.health.admit(cand.deployment.id, request.est_tokens)
+                admission = self.health.admit(cand.dep_id, request.est_tokens)
                 if not admission.ok:
                     log.skip(cand, admission.reason or "unavailable", admission.retry_at)
                     continue
-                if log.count and not self.health.retry_budget.try_acquire_retry():
-                    self.health.release(cand.deployment.id, admission)
+                if log.attempts and not self.health.retry_budget.try_acquire_retry():
+                    self.health.release(cand.dep_id, admission)
                     log.skip(cand, "retry budget exhausted")
                     if self._on_budget_exhausted:
                         self._on_budget_exhausted()
@@ -173,28 +173,30 @@ class Dispatcher:
     async def _attempt(self, cand: Candidate, admission: Admission, request: DispatchRequest, deadline: float,
                        log: AttemptLog) -> Answered | AttemptFailure:
         dep = cand.deployment
+        dep_id = cand.dep_id
         try:
             prepared = self.caller.prepare(cand, request)
         except BaseException:  # the adapter refused the request (e.g. an unsupported parameter)
-            self.health.release(dep.id, admission)
+            self.health.release(dep_id, admission)
             raise
-        log.drop_params(prepared.dropped)
+        if prepared.dropped:
+            log.drop_params(prepared.dropped)
         probe = admission.probe
         est = request.est_tokens
-        self.health.on_start(dep.id, est)
+        self.health.on_start(dep_id, est)
         started = self.clock()
         try:
             result = await self.caller.call(cand, prepared, request, deadline)
         except asyncio.CancelledError:  # the app hung up: not the deployment's fault
             log.add(AttemptRecord(dep.provider, dep.model, cand.slug, None, "cancelled",
                                   (self.clock() - started) * 1000))
-            self.health.on_finish(dep.id, AttemptResult("neutral", probe=probe))
+            self.health.on_finish(dep_id, AttemptResult("neutral", probe=probe))
             raise
         elapsed = self.clock() - started
         if isinstance(result, AttemptFailure):
             log.add(AttemptRecord(dep.provider, dep.model, cand.slug, result.status, result.error_class,
                                   elapsed * 1000))
-            self.health.on_finish(dep.id, AttemptResult(result.health_kind, status=result.status, latency=elapsed,
+            self.health.on_finish(dep_id, AttemptResult(result.health_kind, status=result.status, latency=elapsed,
                                                         headers=result.headers, est_tokens=est, probe=probe))
             return result
         if isinstance(result, OpenedStream):
@@ -202,11 +204,11 @@ class Dispatcher:
                                    ttft_ms=result.ttft * 1000)
             log.add(record)
             # Health hears about a stream when it ends, from the stream itself.
-            stream = LiveStream(result, self.health, dep.id, probe, est, record, self.clock, started)
+            stream = LiveStream(result, self.health, dep_id, probe, est, record, self.clock, started)
             return Answered(cand, stream=stream)
         answer: UnaryAnswer = result
         log.add(AttemptRecord(dep.provider, dep.model, cand.slug, answer.status, None, elapsed * 1000))
-        self.health.on_finish(dep.id, AttemptResult("success", status=answer.status, latency=elapsed,
+        self.health.on_finish(dep_id, AttemptResult("success", status=answer.status, latency=elapsed,
                                                     headers=answer.headers, tokens=_total_tokens(answer.body),
                                                     est_tokens=est, probe=probe))
         return Answered(cand, answer=answer)

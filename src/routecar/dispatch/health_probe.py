@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 from ..config.model import ProviderConfig
 from ..health.checker import HealthChecker, ProbeResult, ProbeTarget
-from ..http1 import (ConnectError, ConnectionBroken, Deadline, DeadlineExceeded, HttpClientError, MalformedResponse,
+from ..http1 import (ConnectError, ConnectionBroken, DeadlineExceeded, DeadlineTicker, HttpClientError, MalformedResponse,
                      Pool, PoolClosed)
 from ..providers.base import Adapter
 
@@ -31,15 +31,15 @@ NOTICE_EVERY = 1.0
 MIN_SLEEP = 0.01
 
 
-async def probe_provider(pool: Pool, adapter: Adapter, provider: ProviderConfig, timeout: float) -> ProbeResult:
+async def probe_provider(pool: Pool, adapter: Adapter, provider: ProviderConfig, timeout: float,
+                         ticker: DeadlineTicker) -> ProbeResult:
     """One health request to `provider`; healthy means a 2xx answer within `timeout`.
 
     Only the status is read: the response is closed without its body (a socket whose body had
     not fully arrived is dropped rather than returned to the pool half-read). Reasons are fixed
     strings, never the provider's text or an exception message, which could carry a URL or key.
     """
-    loop = asyncio.get_running_loop()
-    deadline = Deadline(loop, loop.time() + timeout)
+    deadline = ticker.deadline(ticker.loop.time() + timeout)
     try:
         req = adapter.health_request(provider)
         resp = await pool.request(req.method, req.url, req.headers, req.body, connect_timeout=timeout,

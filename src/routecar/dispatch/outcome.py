@@ -7,17 +7,16 @@ stream itself (`dispatch.stream.StreamEnd`), never by editing this one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 from ..router.plan import Candidate
 from .stream import LiveStream
 from .values import AttemptRecord, DispatchError, UnaryAnswer
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """Everything the dispatcher did for one request: the answer (or error) and its story."""
+class Outcome(NamedTuple):
+    """Everything the dispatcher did for one request: the answer (or error) and its story.
+    Immutable (a tuple: built once per request, it must be cheap to make)."""
 
     candidate: Candidate | None  # who answered; None when nobody did
     answer: UnaryAnswer | None = None
@@ -32,10 +31,8 @@ class Outcome:
     escalations: tuple[str, ...] = ()  # cascades: one note per escalation
     extra_cost: float = 0.0  # USD of answers a cascade discarded (real spend, billed to the request)
     fallback: bool = False  # answered by another model than the first one planned (per cascade step)
-
-    @property
-    def upstream_seconds(self) -> float:
-        return sum(a.latency_ms for a in self.attempts) / 1000.0
+    # Seconds spent in upstream attempts (a stream's committed one up to its first content).
+    upstream_seconds: float = 0.0
 
     def attempt_outcomes(self) -> Iterable[tuple[str, str, str]]:
         return [(a.provider, a.slug or a.model, a.error or "ok") for a in self.attempts]

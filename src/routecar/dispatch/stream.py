@@ -10,9 +10,7 @@ The end is reported once, and described by an immutable `StreamEnd` for the rout
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping, NamedTuple
 
 from ..health.registry import HealthRegistry
 from ..health.values import AttemptResult
@@ -23,8 +21,7 @@ from .values import AttemptRecord
 __all__ = ["LiveStream", "StreamBroken", "StreamEnd"]
 
 
-@dataclass(frozen=True, slots=True)
-class StreamEnd:
+class StreamEnd(NamedTuple):
     outcome: str  # route-log outcome: "ok", "stream_broken" or "client_cancelled"
     attempt: AttemptRecord  # the committed attempt, final: latency to its end, error class if any
     detail: str = ""  # why it did not end well, for the row's error_message
@@ -90,7 +87,7 @@ class LiveStream:
         self._opened.close()
         elapsed = self._clock() - self._started
         usage = self._usage
-        attempt = dataclasses.replace(self._attempt, error=error, latency_ms=elapsed * 1000)
+        attempt = self._attempt._replace(error=error, latency_ms=elapsed * 1000)
         self.result = StreamEnd(outcome, attempt, detail, usage)
         self._health.on_finish(self._dep_id, AttemptResult(
             health_kind, status=self._attempt.status, latency=elapsed, ttft=self._opened.ttft,

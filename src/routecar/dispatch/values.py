@@ -8,7 +8,7 @@ over is data (`resilience.retry.retry_on`), never code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from ..providers.base import UpstreamError
 
@@ -85,9 +85,9 @@ def fails_over(failure: AttemptFailure, retry_on: frozenset[int | str]) -> bool:
     return failure.retry_class in retry_on
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    """One upstream attempt as the route log and metrics see it."""
+class AttemptRecord(NamedTuple):
+    """One upstream attempt as the route log and metrics see it (immutable: a tuple, because
+    one is made for every attempt and a frozen dataclass costs several times more to build)."""
 
     provider: str
     model: str  # upstream model name
@@ -128,8 +128,7 @@ class DispatchError:
     param: str | None = None  # the request parameter at fault, when there is one
 
 
-@dataclass(frozen=True, slots=True)
-class DispatchRequest:
+class DispatchRequest(NamedTuple):
     """What the dispatcher needs of a request: the canonical body and how it is to be served."""
 
     body: Mapping[str, Any]

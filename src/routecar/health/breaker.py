@@ -66,7 +66,8 @@ class CircuitBreaker:
 
     @property
     def state(self) -> str:
-        self._refresh()
+        if self._state == OPEN:  # read on every admission: the closed case is one comparison
+            self._refresh()
         return self._state
 
     @property

@@ -39,22 +39,21 @@ class ProviderShare:
         self.version = 0
 
     def update(self, limits: Limits, max_connections: int) -> None:
-        self.limiter.limits = limits
+        self.limiter.configure(limits)
         self.max_connections = max_connections
         self.version += 1
 
     def started(self, est_tokens: int) -> None:
         self.in_flight += 1
-        self.limiter.record(est_tokens)
-        if self.limiter.limited:
+        if self.limiter.limited:  # without rpm/tpm limits nothing needs counting
+            self.limiter.record(est_tokens)
             self.version += 1
 
     def finished(self, extra_tokens: int) -> None:
         self.in_flight = max(0, self.in_flight - 1)
-        if extra_tokens > 0:
+        if extra_tokens > 0 and self.limiter.limited:
             self.limiter.add_tokens(extra_tokens)
-            if self.limiter.limited:
-                self.version += 1
+            self.version += 1
 
     def pool_factor(self) -> float:
         """Weight share left by the pool's load: 1.0 until it is more than BUSY_POOL busy."""
@@ -180,6 +179,9 @@ class DeploymentHealth:
             yield reason, retry_at
 
     def admit(self, est_tokens: int = 0) -> Admission:
+        if (self.breaker.state == CLOSED and self.cooldown.cooling_until is None
+                and self.headroom.has_headroom(est_tokens)[0] and not self.share.limiter.limited):
+            return ADMITTED  # the common case, without walking the blockers
         for reason, retry_at in self.blockers(est_tokens):
             return Admission(False, reason, retry_at, False)
         probe = self.breaker.state == HALF_OPEN

@@ -93,8 +93,10 @@ class ReportedHeadroom:
 
     def has_headroom(self, est_tokens: int = 0) -> tuple[bool, float | None]:
         """(ok, monotonic instant the reported limit resets when not ok)."""
-        now = self._clock()
         req, tok = self._requests, self._tokens
+        if req.remaining is None and tok.remaining is None:
+            return True, None  # nothing ever reported: the common case, no clock read
+        now = self._clock()
         if req.live(now) and req.remaining is not None and req.remaining <= 0:
             return False, req.until
         if tok.live(now) and tok.remaining is not None:
@@ -136,17 +138,19 @@ _REQUESTS, _TOKENS = 0, 1
 class ClientLimiter:
     """Client-side rpm/tpm over a sliding minute, shared by every deployment of a provider."""
 
-    __slots__ = ("limits", "_window")
+    __slots__ = ("limits", "limited", "_window")
 
     def __init__(self, limits: Limits, clock: Clock) -> None:
         self.limits = limits
+        # True when an rpm or tpm limit is set: only then does counting change any answer.
+        # A plain attribute: it is read for every request.
+        self.limited = limits.rpm is not None or limits.tpm is not None
         self._window = RollingCounts(_WINDOW, _BUCKETS, clock)
 
-    @property
-    def limited(self) -> bool:
-        """True when an rpm or tpm limit is set: only then does counting change any answer."""
-        limits = self.limits
-        return limits.rpm is not None or limits.tpm is not None
+    def configure(self, limits: Limits) -> None:
+        """New limits from a reload; what was counted stays."""
+        self.limits = limits
+        self.limited = limits.rpm is not None or limits.tpm is not None
 
     def check(self, est_tokens: int = 0) -> tuple[str | None, float | None]:
         """(None, None) when a request of `est_tokens` fits now, else (reason, retry_at)."""

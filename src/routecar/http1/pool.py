@@ -115,13 +115,20 @@ class Pool:
         except BaseException:
             conn.abort()
             raise
+        if deadline is not None:
+            try:
+                deadline.guard(waiter)
+            except BaseException:
+                conn.abort()
+                raise
         try:
-            if deadline is None:
-                return await waiter
-            return await deadline.wait(waiter)
+            return await waiter
         except BaseException:
             conn.abort()
             raise
+        finally:
+            if deadline is not None:
+                deadline.unguard(waiter)
 
     def _head(self, method: str, target: str, headers: Mapping[str, str], length: int) -> bytes:
         if method == "HEAD":

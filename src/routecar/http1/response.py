@@ -285,7 +285,11 @@ class Response:
             if deadline is None:
                 await waiter
             else:
-                await deadline.wait(waiter)
+                deadline.guard(waiter)
+                try:
+                    await waiter
+                finally:
+                    deadline.unguard(waiter)
         except DeadlineExceeded:
             self._waiter = None
             self._expire()

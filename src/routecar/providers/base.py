@@ -10,13 +10,12 @@ network. Adding a protocol touches only this folder.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..config.model import ProviderConfig
 
 
-@dataclass(frozen=True, slots=True)
-class ChatCall:
+class ChatCall(NamedTuple):
     """A canonical chat request addressed to one deployment: what an adapter translates."""
 
     provider: ProviderConfig

@@ -20,7 +20,7 @@ from ..http1.server import Request, Response, StreamResponse
 from ..providers.base import Chunk
 from ..providers.replay import answer_as_chunks
 from ..stages.exchange import Exchange
-from .entries import CHAT, Entry
+from .entries import Entry
 from .errors import JSON
 from .open_streams import OpenStreams
 from .row import overhead_ms, record_usage
@@ -49,13 +49,6 @@ def whole(ex: Exchange, entry: Entry, body: dict[str, Any], raw: bytes | None, c
         ex.answer_headers["x-routecar-cost-usd"] = f"{cost:.8f}"
     _set_overhead(ex)
     return Response(200, raw if raw is not None else orjson.dumps(payload), ex.answer_headers, content_type=JSON)
-
-
-def upstream_raw(ex: Exchange, entry: Entry, provider_type: str) -> bytes | None:
-    answer = ex.outcome.answer if ex.outcome is not None else None
-    if answer is None or entry is not CHAT or provider_type != "openai":
-        return None
-    return answer.raw
 
 
 async def replayed(request: Request, ex: Exchange, entry: Entry, answer: dict[str, Any]) -> StreamResponse:

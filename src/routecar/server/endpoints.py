@@ -26,7 +26,7 @@ from . import answers
 from .entries import CHAT, EMBEDDINGS, MESSAGES, Entry
 from .errors import JSON, error_response
 from .keys import RUNTIME
-from .request_parsing import parse_tags, parse_timeout_ms, read_json, request_id_of
+from .request_parsing import new_request_id, parse_tags, parse_timeout_ms, read_json, request_id_of
 from .row import record_answerer, record_plan, record_usage
 from .runtime import Generation, Runtime
 
@@ -36,49 +36,50 @@ log = logging.getLogger("routecar.server")
 async def _serve(request: Request, entry: Entry) -> Response | StreamResponse:
     rt: Runtime = request.app[RUNTIME]
     gen = rt.generation  # this request's config, to the end, whatever reloads happen meanwhile
-    ex = _begin(request, entry, gen)
+    given_id = request.headers.get("x-routecar-request-id")
+    record = RouteRecord(time.time(), request_id_of(given_id) if given_id else new_request_id(), entry.endpoint,
+                         config_hash=gen.config.hash)
+    ex = Exchange(record, time.perf_counter(), request.headers)
     rt.request_started()
     try:
-        await _parse(request, entry, gen, ex, rt.draining)
+        _parse(request, entry, gen, ex, rt.draining)
         await gen.pipeline.run(ex)  # stages → plan → execute
         return await _answer(request, entry, gen, ex, rt)
     except ApiError as err:
         return _fail(ex, entry, err)
     except asyncio.CancelledError:
-        ex.record.status, ex.record.outcome = 499, "client_cancelled"
-        ex.record.error_message = "the app closed the connection"
+        record.status, record.outcome = 499, "client_cancelled"
+        record.error_message = "the app closed the connection"
         raise
     except Exception:  # a bug of ours: log it, answer a clean 500, never a traceback
-        log.exception("internal error", extra={"request_id": ex.record.request_id})
-        ex.record.error_message = "internal error in routecar"
+        log.exception("internal error", extra={"request_id": record.request_id})
+        record.error_message = "internal error in routecar"
         return _fail(ex, entry, ApiError(500, "routecar hit an internal error; the request was not completed.",
                                          "internal_error", "server_error", outcome="upstream_error"))
     finally:
         rt.finish(gen, ex)
 
 
-def _begin(request: Request, entry: Entry, gen: Generation) -> Exchange:
-    rid = request_id_of(request.headers.get("x-routecar-request-id"))
-    record = RouteRecord(ts=time.time(), request_id=rid, endpoint=entry.endpoint, config_hash=gen.config.hash)
-    return Exchange(record, time.perf_counter(), request.headers)
-
-
-async def _parse(request: Request, entry: Entry, gen: Generation, ex: Exchange, draining: bool) -> None:
+def _parse(request: Request, entry: Entry, gen: Generation, ex: Exchange, draining: bool) -> None:
     """The canonical request, its deadline and the router's input; ApiError (400/413) if bad."""
     if draining:
         raise ApiError(503, "routecar is shutting down; retry on another instance.", "draining",
                        "service_unavailable", outcome="upstream_error", retry_after=1)
-    cfg, record = gen.config, ex.record
+    cfg, record, headers = gen.config, ex.record, request.headers
     # Tags first, so even a request rejected for its body is attributed in its row.
-    record.tags = parse_tags(request.headers.get("x-routecar-tags"))
-    ex.body = entry.canonical(await read_json(request, cfg.server.max_body_bytes))
-    record.requested_model = str(ex.body.get("model"))
-    record.stream = entry.streams and bool(ex.body.get("stream"))
-    timeout = parse_timeout_ms(request.headers.get("x-routecar-timeout-ms"), cfg.server.default_timeout)
-    ex.deadline = time.monotonic() + timeout  # the dispatcher's and health's clock
-    ex.routing = build_routing_request("embeddings" if entry is EMBEDDINGS else "chat", ex.body, record.tags)
+    tags = headers.get("x-routecar-tags")
+    if tags is not None:
+        record.tags = parse_tags(tags)
+    ex.body = body = entry.canonical(read_json(request, cfg.server.max_body_bytes))
+    model = body.get("model")
+    record.requested_model = model if type(model) is str else str(model)
+    record.stream = entry.streams and bool(body.get("stream"))
+    timeout = headers.get("x-routecar-timeout-ms")
+    ex.deadline = time.monotonic() + (cfg.server.default_timeout if timeout is None else
+                                      parse_timeout_ms(timeout))  # the dispatcher's and health's clock
+    ex.routing = build_routing_request("embeddings" if entry is EMBEDDINGS else "chat", body, record.tags)
     if cfg.route_log.record_prompts:
-        record.prompt = ex.body.get("messages") or ex.body.get("input")
+        record.prompt = body.get("messages") or body.get("input")
 
 
 async def _answer(request: Request, entry: Entry, gen: Generation, ex: Exchange,
@@ -121,7 +122,8 @@ async def _answer(request: Request, entry: Entry, gen: Generation, ex: Exchange,
     record_usage(ex, answer.body.get("usage") or None)
     if record.stream:  # a cascade step's checked answer: replayed, since it was fetched whole
         return await answers.replayed(request, ex, entry, answer.body)
-    raw = answers.upstream_raw(ex, entry, gen.config.providers[cand.deployment.provider].type)
+    # OpenAI in, OpenAI out: the upstream's own bytes are the answer (no translation to undo).
+    raw = answer.raw if entry is CHAT and gen.config.providers[cand.deployment.provider].type == "openai" else None
     return answers.whole(ex, entry, answer.body, raw, record.cost_usd, record_prompts)
 
 

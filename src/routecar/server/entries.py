@@ -41,13 +41,6 @@ def _wants_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
-def _openai_canonical(validate: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    def canonical(body: dict[str, Any]) -> dict[str, Any]:
-        validate(body)
-        return body
-    return canonical
-
-
 def _messages_canonical(body: dict[str, Any]) -> dict[str, Any]:
     try:
         return anthropic_inbound.messages_to_canonical(body)
@@ -75,6 +68,6 @@ class Entry:
         return OpenAIStreamEncoder(_wants_usage(body))
 
 
-CHAT = Entry("chat", "openai", _openai_canonical(validate_chat))
-EMBEDDINGS = Entry("embeddings", "openai", _openai_canonical(validate_embeddings), streams=False)
+CHAT = Entry("chat", "openai", validate_chat)  # OpenAI's shape is the canonical one
+EMBEDDINGS = Entry("embeddings", "openai", validate_embeddings, streams=False)
 MESSAGES = Entry("messages", "anthropic", _messages_canonical)

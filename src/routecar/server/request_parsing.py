@@ -41,15 +41,17 @@ def request_id_of(given: str | None) -> str:
     return new_request_id()
 
 
-async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
+def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The body as a JSON object; ApiError 413 over `max_bytes`, 400 when it is not one. The
+    server has read the body already, never more than the limit plus what shows it is over."""
     length = request.content_length
     if length is not None and length > max_bytes:
         raise ApiError(413, f"Request body is {length} bytes; the limit is {max_bytes} (server.max_body_bytes).",
                        "request_too_large")
-    if length is not None:
-        raw = await request.read()  # bounded: length was checked above
-    else:
-        raw = await _read_chunked(request, max_bytes)
+    raw = request.body
+    if len(raw) > max_bytes:  # chunked, without a length to check first
+        raise ApiError(413, f"Request body is over the limit of {max_bytes} bytes (server.max_body_bytes).",
+                       "request_too_large")
     if not raw:
         raise ApiError(400, "Request body is empty; expected a JSON object.", "invalid_json")
     try:
@@ -61,20 +63,8 @@ async def read_json(request: Request, max_bytes: int) -> dict[str, Any]:
     return body
 
 
-async def _read_chunked(request: Request, max_bytes: int) -> bytes:
-    """A body without Content-Length, read up to the limit and no further."""
-    chunks: list[bytes] = []
-    size = 0
-    async for data in request.content.iter_any():
-        size += len(data)
-        if size > max_bytes:
-            raise ApiError(413, f"Request body is over the limit of {max_bytes} bytes (server.max_body_bytes).",
-                           "request_too_large")
-        chunks.append(data)
-    return b"".join(chunks)
-
-
-def validate_chat(body: dict[str, Any]) -> None:
+def validate_chat(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` itself when it is a valid Chat Completions request (OpenAI's shape is canonical)."""
     for name in _CHAT_REQUIRED:
         if name not in body:
             raise ApiError(400, f"Missing required parameter: '{name}'.", "missing_required_parameter", param=name)
@@ -97,9 +87,11 @@ def validate_chat(body: dict[str, Any]) -> None:
             raise ApiError(400, f"'{name}' must be an integer.", "invalid_type", param=name)
     if "tools" in body and body["tools"] is not None and not isinstance(body["tools"], list):
         raise ApiError(400, "'tools' must be an array.", "invalid_type", param="tools")
+    return body
 
 
-def validate_embeddings(body: dict[str, Any]) -> None:
+def validate_embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` itself when it is a valid embeddings request."""
     if not isinstance(body.get("model"), str) or not body.get("model"):
         raise ApiError(400, "Missing required parameter: 'model'.", "missing_required_parameter", param="model")
     inp = body.get("input")
@@ -107,6 +99,7 @@ def validate_embeddings(body: dict[str, Any]) -> None:
         raise ApiError(400, "Missing required parameter: 'input'.", "missing_required_parameter", param="input")
     if not isinstance(inp, (str, list)) or (isinstance(inp, list) and not inp):
         raise ApiError(400, "'input' must be a string or a non-empty array.", "invalid_type", param="input")
+    return body
 
 
 def parse_tags(value: str | None) -> dict[str, str]:
@@ -126,9 +119,8 @@ def parse_tags(value: str | None) -> dict[str, str]:
     return tags
 
 
-def parse_timeout_ms(value: str | None, default: float) -> float:
-    if value is None:
-        return default
+def parse_timeout_ms(value: str) -> float:
+    """Seconds from the `x-routecar-timeout-ms` header."""
     try:
         ms = float(value)
     except ValueError:

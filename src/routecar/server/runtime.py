@@ -27,7 +27,7 @@ from ..dispatch.health_probe import ActiveHealthChecks, probe_provider
 from ..health.checker import HealthChecker, ProbeResult
 from ..health.clock import Clock
 from ..health.registry import HealthRegistry
-from ..http1 import Pool
+from ..http1 import DeadlineTicker, Pool
 from ..observability.jsonlog import log_request
 from ..observability.metrics import Metrics
 from ..providers.base import Adapter
@@ -68,6 +68,8 @@ class Runtime:
         # scrubbed of them whatever path their text took.
         self.redactor = redactor if redactor is not None else Redactor()
         self.clock = clock
+        # One per loop: finds every upstream exchange's deadline due (http1/deadline.py).
+        self.deadlines = DeadlineTicker(asyncio.get_running_loop())
         self.health = HealthRegistry(config, clock)
         self._pick: Callable[[], float] = rng.random if rng is not None else random.random
         # Its own stream of jitter, so routing picks do not shift the probe schedule (and back).
@@ -108,7 +110,7 @@ class Runtime:
         try:
             router = Router(config, self.health, rng=self._pick, canary=self.routing_state.canary)
             dispatcher = Dispatcher(
-                config, self.health, UpstreamCaller(config, change.mapping(), dict(self.adapters)),
+                config, self.health, UpstreamCaller(config, change.mapping(), dict(self.adapters), self.deadlines),
                 clock=self.clock, rng=self._pick, redact=self.redactor.text,
                 on_queue_wait=self.metrics.queue_wait, on_budget_exhausted=self.metrics.retry_budget_exhausted,
             )
@@ -165,7 +167,7 @@ class Runtime:
         adapter = self.adapters.get(provider.type) if provider is not None else None
         if provider is None or pool is None or adapter is None:
             return ProbeResult(False, "provider not in the live config")
-        return await probe_provider(pool, adapter, provider, self.health_checks.timeout)
+        return await probe_provider(pool, adapter, provider, self.health_checks.timeout, self.deadlines)
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ class StoredAnswer:
 
 class Exchange:
     __slots__ = ("record", "started", "headers", "body", "routing", "deadline", "plan", "outcome", "stored",
-                 "side_cost", "side_seconds", "answer_headers", "stream_end", "usage", "notes")
+                 "side_cost", "side_seconds", "answer_headers", "stream_end", "usage", "notes", "stages")
 
     def __init__(self, record: RouteRecord, started: float, headers: Mapping[str, str]):
         self.record = record  # the route-log row being built (plain values)
@@ -51,6 +51,7 @@ class Exchange:
         self.stream_end: StreamEnd | None = None  # how a streamed answer ended
         self.usage: Mapping[str, Any] | None = None  # the answer's usage, once known
         self.notes: dict[str, Any] = {}  # a stage's own notes between its hooks, by stage name
+        self.stages: Any = None  # the pipeline's stages for this request's route, once it runs
 
     @property
     def route(self) -> str | None:

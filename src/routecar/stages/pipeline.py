@@ -9,7 +9,7 @@ router and the dispatcher and nothing else.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from ..config.model import Config
 from ..dispatch.dispatcher import Dispatcher
@@ -22,7 +22,15 @@ from .exchange import Exchange
 
 log = logging.getLogger("routecar.stages")
 
-_HOOKS = ("before_plan", "after_plan", "after_outcome")
+class RouteStages(NamedTuple):
+    """The stages of one route name, by hook."""
+
+    before_plan: tuple[Stage, ...]
+    after_plan: tuple[Stage, ...]
+    after_outcome: tuple[Stage, ...]
+
+
+_NONE = RouteStages((), (), ())
 
 
 class Pipeline:
@@ -30,33 +38,36 @@ class Pipeline:
         self.router = router
         self.dispatcher = dispatcher
         self.stages = tuple(stages)
-        names: list[str | None] = [None, *config.routes]
-        self._hooks = {hook: {name: tuple(s for s in self.stages if overrides(s, hook) and s.applies_to(name))
-                              for name in names} for hook in _HOOKS}
-        self._none: tuple[Stage, ...] = ()
+        self._routes: dict[str | None, RouteStages] = {}
+        for name in (None, *config.routes):
+            hooks = [tuple(s for s in self.stages if overrides(s, hook) and s.applies_to(name))
+                     for hook in RouteStages._fields]
+            if any(hooks):
+                self._routes[name] = RouteStages(*hooks)
 
     def stage(self, name: str) -> Stage | None:
         return next((s for s in self.stages if s.name == name), None)
 
-    def _for(self, hook: str, ex: Exchange) -> tuple[Stage, ...]:
-        # Keyed by the name the app asked for: a stage that applies to a route also applies
-        # to the route its budget downgrades to (stages/routes.py).
+    def stages_for(self, ex: Exchange) -> RouteStages:
+        """Keyed by the name the app asked for: a stage that applies to a route also applies to
+        the route its budget downgrades to (stages/routes.py)."""
         routing = ex.routing
-        return self._hooks[hook].get(routing.model if routing is not None else None, self._none)
+        return self._routes.get(routing.model if routing is not None else None, _NONE)
 
     async def run(self, ex: Exchange) -> None:
         """Plan and execute `ex`: afterwards `ex.outcome` is set, or `ex.stored` when a stage
         answered instead. Raises ApiError when the request cannot be routed or is refused."""
         routing = ex.routing
         assert routing is not None
-        for stage in self._for("before_plan", ex):
+        stages = ex.stages = self.stages_for(ex)
+        for stage in stages.before_plan:
             await stage.before_plan(ex)
         try:
             ex.plan = self.router.plan(routing)
         except RoutingError as exc:
             raise ApiError(exc.status, str(exc), exc.code, exc.error_type,
                            param="model" if exc.status == 404 else None) from None
-        for stage in self._for("after_plan", ex):
+        for stage in stages.after_plan:
             await stage.after_plan(ex)
             if ex.stored is not None:
                 return
@@ -67,7 +78,8 @@ class Pipeline:
     def settle(self, ex: Exchange) -> None:
         """Tell the stages the request is over (its row is final). A stage's failure here is
         logged and never reaches the request."""
-        for stage in self._for("after_outcome", ex):
+        stages = ex.stages if ex.stages is not None else self.stages_for(ex)
+        for stage in stages.after_outcome:
             try:
                 stage.after_outcome(ex)
             except Exception:  # noqa: BLE001
