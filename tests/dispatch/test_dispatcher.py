@@ -295,3 +295,75 @@ def _failure():
     from routecar.health.values import AttemptResult
 
     return AttemptResult("failure", status=503)
+
+
+class _FakeOpened:
+    """An OpenedStream stand-in: a head, then the rest (or a break), then closed."""
+
+    def __init__(self, rest: list[Any], broken: str | None = None) -> None:
+        from routecar.providers.base import Chunk
+
+        self.head = [Chunk({"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]})]
+        self._rest = [Chunk(d) for d in rest]
+        self._broken = broken
+        self.ttft = 0.05
+        self.closed = False
+        self.resp = type("R", (), {"headers": {}, "status": 200})()
+
+    async def rest(self):
+        from routecar.dispatch.attempt import StreamBroken
+
+        for chunk in self._rest:
+            yield chunk
+        if self._broken:
+            raise StreamBroken(self._broken, "cut")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _live(rig: Rig, opened: _FakeOpened):
+    from routecar.dispatch.stream import LiveStream
+    from routecar.dispatch.values import AttemptRecord
+
+    rig.health.on_start("a/a1")
+    record = AttemptRecord("a", "a1", "m", 200, None, 50.0, ttft_ms=50.0)
+    return LiveStream(opened, rig.health, "a/a1", None, 10, record, rig.clock, rig.clock())
+
+
+async def test_a_stream_reports_its_own_end_to_health_once() -> None:
+    rig = Rig(yaml(THREE, "  circuit_breaker: {consecutive_failures: 1}"), {"a/a1": [Step(ok())]})
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    live = _live(rig, _FakeOpened([{"choices": [], "usage": usage}]))
+    rig.clock.advance(2.0)
+    got = [c async for c in live.chunks()]
+    assert len(got) == 2 and live.result.outcome == "ok" and live.result.usage == usage
+    assert live.result.attempt.latency_ms == pytest.approx(2000.0) and live.result.attempt.error is None
+    live.abandon()  # already over: changes nothing, tells health nothing more
+    health = rig.health.get("a/a1")
+    assert health.in_flight == 0 and health.breaker.state == "closed" and health.latency.count == 1
+
+
+async def test_a_stream_that_breaks_after_the_first_byte_is_a_failure_for_health() -> None:
+    from routecar.dispatch.attempt import StreamBroken
+
+    rig = Rig(yaml(THREE, "  circuit_breaker: {consecutive_failures: 1}"), {"a/a1": [Step(ok())]})
+    opened = _FakeOpened([], broken="idle_timeout")
+    live = _live(rig, opened)
+    with pytest.raises(StreamBroken):
+        async for _ in live.chunks():
+            pass
+    assert live.result.outcome == "stream_broken" and live.result.attempt.error == "idle_timeout"
+    assert opened.closed and rig.health.get("a/a1").breaker.state == "open"
+
+
+async def test_an_app_that_hangs_up_is_not_the_upstreams_fault() -> None:
+    rig = Rig(yaml(THREE, "  circuit_breaker: {consecutive_failures: 1}"), {"a/a1": [Step(ok())]})
+    opened = _FakeOpened([{"choices": [{"index": 0, "delta": {"content": "b"}, "finish_reason": None}]}])
+    live = _live(rig, opened)
+    async for _ in live.chunks():
+        break  # the app is gone after the first chunk
+    live.abandon()
+    assert live.result.outcome == "client_cancelled" and live.result.attempt.error is None
+    health = rig.health.get("a/a1")
+    assert opened.closed and health.in_flight == 0 and health.breaker.state == "closed"
