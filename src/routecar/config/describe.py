@@ -80,7 +80,8 @@ def _route_lines(r: RouteConfig) -> list[str]:
         extras.append(f"shadow {r.shadow.strategy}")
     if r.cache is not None:
         if r.cache.exact is not None:
-            extras.append(f"exact cache {dur(r.cache.exact.ttl)}, {r.cache.exact.max_entries} entries")
+            shared = ", shared through Redis" if r.cache.exact.shared else ""
+            extras.append(f"exact cache {dur(r.cache.exact.ttl)}, {r.cache.exact.max_entries} entries{shared}")
         if r.cache.semantic is not None:
             s = r.cache.semantic
             extras.append(f"semantic cache via {s.model} at >= {s.min_similarity:g}, {dur(s.ttl)}")
@@ -145,6 +146,14 @@ def format_config(config: Config) -> str:
         f"route log: {log.path} (flush every {dur(log.flush_interval)}, keep {keep or 'everything'}, "
         f"prompts {'recorded' if log.record_prompts else 'not recorded'})",
     ]
+    shared = config.shared_state
+    if shared is not None:
+        r = shared.redis
+        fallback = ("this pod's own state" if shared.on_unavailable == "local" else "503 for requests that need it")
+        out.append(f"shared state: Redis {r.display_url} (keys {r.key_prefix or '(no prefix)'}v1:..., timeout "
+                   f"{dur(r.timeout)}, {r.max_connections} connections); when unavailable: {fallback}")
+    else:
+        out.append("shared state: none (budgets, limits and caches are per pod)")
     if config.warnings:
         out += ["", "warnings:"] + [f"  - {w}" for w in config.warnings]
     return "\n".join(out)

@@ -23,10 +23,11 @@ from .model import Config, ModelConfig
 from .models_section import parse_classifiers, parse_models
 from .routes import parse_routes
 from .sections import parse_providers, parse_resilience, parse_route_log, parse_server
+from .shared_state import check_shared_routes, parse_shared_state
 
 __all__ = ["ConfigError", "load_config", "parse_config"]
 
-TOP_KEYS = ("server", "providers", "models", "routes", "classifiers", "resilience", "route_log")
+TOP_KEYS = ("server", "providers", "models", "routes", "classifiers", "resilience", "route_log", "shared_state")
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -95,6 +96,8 @@ def _build(tree: dict[Any, Any], raw: bytes, source: str, env: Mapping[str, str]
     routes = parse_routes(issues, top.get("routes"), models, classifiers)
     server = parse_server(issues, top.get("server"))
     route_log = parse_route_log(issues, top.get("route_log"))
+    shared_state = parse_shared_state(issues, top.get("shared_state"))
+    check_shared_routes(issues, routes, top.get("shared_state"))
     if issues.errors:
         raise ConfigError(issues.errors)
     _unused_providers(issues, providers, models)
@@ -106,6 +109,7 @@ def _build(tree: dict[Any, Any], raw: bytes, source: str, env: Mapping[str, str]
         resilience=resilience,
         route_log=route_log,
         classifiers=MappingProxyType(classifiers),
+        shared_state=shared_state,
         hash=hashlib.sha256(raw).hexdigest()[:12],
         source=source,
         warnings=tuple(issues.warnings),

@@ -230,6 +230,9 @@ class ExactCacheConfig:
     ttl: float = 600.0
     max_entries: int = 10000
     max_bytes: int = 64 * 1024 * 1024
+    # Shared by every pod through `shared_state` (Redis) instead of one cache per pod; the
+    # bounds then hold for the fleet's one copy.
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -292,6 +295,88 @@ class RouteLogConfig:
     record_prompts: bool = False
 
 
+SHARED_ON_UNAVAILABLE = ("local", "reject")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+_MASK = "***"
+
+
+def mask_url_password(url: str) -> str:
+    """`url` with its password (userinfo or `?password=`) replaced by ***, for every display.
+
+    A userinfo without a colon is masked whole: Redis URLs have no use for a lone user name,
+    so it is most likely a password written in the wrong place.
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit  # only when displayed
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if "@" not in parts.netloc and "password" not in parts.query.lower():
+        return url  # nothing to hide: shown exactly as written
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:{_MASK}@{hostport}" if colon else f"{_MASK}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, _MASK if k.lower() == "password" else v) for k, v in pairs], safe="*/:")
+    # Put together by hand: urlunsplit drops the "//" of an empty host (unix:///path).
+    text = f"{parts.scheme}://{netloc}{parts.path}" if "://" in url else f"{parts.scheme}:{netloc}{parts.path}"
+    return text + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class RedisConfig:
+    # May carry the password: never printed as written; `display_url` masks it.
+    url: str
+    key_prefix: str = "routecar:"
+    # Bound on every Redis call a request waits for (the pool's wait included).
+    timeout: float = 0.05
+    # Connections the process keeps to Redis; also the most calls in flight at once.
+    max_connections: int = 8
+    # Overrides a password in the URL; lets a password with URL-special characters come from
+    # the environment without percent-encoding.
+    password: str | None = None
+
+    @property
+    def display_url(self) -> str:
+        return mask_url_password(self.url)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Credentials to register with the process's Redactor (the URL's password too)."""
+        from urllib.parse import parse_qsl, unquote, urlsplit
+
+        found: list[str] = [self.password] if self.password else []
+        try:
+            parts = urlsplit(self.url)
+        except ValueError:
+            return (*found, self.url)
+        if parts.password:
+            found += [parts.password, unquote(parts.password)]
+        elif parts.username and parts.netloc.rpartition("@")[0] == parts.username:
+            found.append(unquote(parts.username))
+        found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
+        return tuple(dict.fromkeys(found))
+
+    def __repr__(self) -> str:
+        password = ", password=***" if self.password else ""
+        return (f"RedisConfig(url={self.display_url!r}, key_prefix={self.key_prefix!r}, "
+                f"timeout={self.timeout!r}, max_connections={self.max_connections!r}{password})")
+
+
+@dataclass(frozen=True, slots=True)
+class SharedStateConfig:
+    """Fleet-wide budgets, client-side limits and (per route) exact caches in Redis."""
+
+    redis: RedisConfig
+    # What a request gets when Redis cannot answer in time: `local` falls back to this pod's
+    # own state (logged and counted), `reject` answers 503.
+    on_unavailable: str = "local"
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig
@@ -301,6 +386,8 @@ class Config:
     resilience: ResilienceConfig
     route_log: RouteLogConfig
     classifiers: Mapping[str, ClassifierConfig] = field(default_factory=_empty_map)
+    # None: budgets, limits and caches are per pod (no Redis is ever contacted or imported).
+    shared_state: SharedStateConfig | None = None
     # sha256 (first 12 hex chars) of the file bytes: the `config_hash` column of each row.
     hash: str = ""
     source: str = ""

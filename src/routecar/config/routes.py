@@ -112,14 +112,15 @@ def _cache(r: Node, models: Mapping[str, ModelConfig]) -> CacheConfig | None:
     raw = c.get("exact")
     if raw is True or isinstance(raw, dict):
         base = ExactCacheConfig()
-        e = c.node("exact", ("ttl", "max_entries", "max_bytes")) if raw is not True else None
+        e = c.node("exact", ("ttl", "max_entries", "max_bytes", "shared")) if raw is not True else None
         exact = base if e is None else ExactCacheConfig(
             ttl=e.duration("ttl", base.ttl, positive=True) or base.ttl,
             max_entries=e.int("max_entries", base.max_entries, min=1) or base.max_entries,
             max_bytes=e.size("max_bytes", base.max_bytes),
+            shared=e.bool("shared", base.shared),
         )
     elif raw not in (None, False):
-        c.error("exact", "must be a mapping (ttl, max_entries, max_bytes) or true/false")
+        c.error("exact", "must be a mapping (ttl, max_entries, max_bytes, shared) or true/false")
     semantic = None
     if c.has("semantic"):
         keys = ("model", "min_similarity", "ttl", "max_entries")
