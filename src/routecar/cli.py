@@ -13,8 +13,15 @@ import sys
 from typing import Callable
 
 from .redaction import Redactor
+from .stop_signals import raise_on_stop_signals
 
 DEFAULT_CONFIG = "./sidecar.yaml"
+# Commands that run until stopped. They take SIGINT and SIGTERM from the first line of main()
+# on, even when started with SIGINT ignored (a shell's background job); each then installs its
+# own handlers where it can stop cleanly (its loop, its poll). `serve` is not one of them: it
+# sets its handlers as its loop starts (server/app.py) and drains on them; before that, there
+# is nothing to clean up.
+LONG_RUNNING = frozenset({"logs", "demo", "fake-provider"})
 
 
 def config_path(args: argparse.Namespace) -> str:
@@ -109,7 +116,7 @@ def cmd_state(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(state, indent=2))
         return 0
-    from .health_view import print_state
+    from .state_view import print_state
 
     print_state(state)
     return 0
@@ -184,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # The top-level parser has no options of its own, so a command, when given, comes first.
     command = argv[0] if argv and argv[0] in COMMANDS else None
+    if command in LONG_RUNNING:
+        raise_on_stop_signals()
     args = build_parser(command).parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or a stop signal of a long-running command, while starting
         return 130
 
 

@@ -5,19 +5,22 @@ repeated-prompt workload saves."""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 import aiohttp
 import openai
 import pytest
 
+from routecar.content import ExactCache
+from routecar.health import ManualClock
+from routecar.stages import cache as cache_stage
 from tests.helpers import route_rows
 
 PRICE_IN, PRICE_OUT = 1.0, 2.0
-TTL_WAIT = 0.3  # past the `brief` route's 200ms ttl
+TTL_PAST = 0.3  # past the `brief` route's 200ms ttl
 DET = {"temperature": 0}
 
 
@@ -107,10 +110,20 @@ async def test_only_deterministic_or_opted_in_requests_use_the_cache(env: Env) -
     assert [r["cache"] for r in rows] == ["", "", "miss", "hit", "", ""]
 
 
-async def test_entries_expire_after_their_ttl_and_the_oldest_is_evicted(env: Env) -> None:
+@pytest.fixture
+def cache_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The clock the exact caches built from here on read their TTLs on. ExactCache takes one;
+    the cache stage does not pass the runtime's down yet, so it is handed in where the stage
+    builds its caches. Requested before `env`, so the sidecar's caches are built with it."""
+    clock = ManualClock()
+    monkeypatch.setattr(cache_stage, "ExactCache", functools.partial(ExactCache, clock=clock))
+    return clock
+
+
+async def test_entries_expire_after_their_ttl_and_the_oldest_is_evicted(cache_clock: ManualClock, env: Env) -> None:
     assert (await ask(env, "brief", "short lived")).headers["x-routecar-cache"] == "miss"
     assert (await ask(env, "brief", "short lived")).headers["x-routecar-cache"] == "hit"
-    await asyncio.sleep(TTL_WAIT)
+    cache_clock.advance(TTL_PAST)
     assert (await ask(env, "brief", "short lived")).headers["x-routecar-cache"] == "miss"
 
     for text in ("one", "two", "three"):  # max_entries: 2, so "one" is pushed out

@@ -13,6 +13,7 @@ import pytest
 
 from routecar.fake.cli import PROFILES, add_arguments, build_kwargs
 from routecar.fake.server import FakeProvider
+from tests.processes import async_child, die_with_parent, reap
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -58,7 +59,7 @@ async def test_process_serves_until_sigterm(http: aiohttp.ClientSession) -> None
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "routecar.fake.cli", "--port", str(port), "--name", "proc",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=die_with_parent)
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=20)
         assert line.decode().strip() == f"fake-provider proc listening on http://127.0.0.1:{port}"
@@ -68,15 +69,12 @@ async def test_process_serves_until_sigterm(http: aiohttp.ClientSession) -> None
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), timeout=20) == 0
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await reap(proc)
 
 
 async def test_busy_port_fails_cleanly() -> None:
     async with FakeProvider() as fp:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "routecar.fake.cli", "--port", str(fp.port),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+        async with async_child(sys.executable, "-m", "routecar.fake.cli", "--port", str(fp.port),
+                               stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) as proc:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
     assert proc.returncode == 1 and b"cannot listen" in err and out == b""

@@ -12,6 +12,8 @@ from typing import AsyncIterator
 
 import pytest
 
+from tests.processes import die_with_parent, reap
+
 ROUTECAR = str(Path(sys.executable).with_name("routecar"))
 _LISTENING = re.compile(r"routecar listening on http://[^:]+:(\d+) \(admin http://[^:]+:(\d+)\)")
 START_TIMEOUT_S = 20.0
@@ -63,7 +65,7 @@ class SidecarProcess:
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
             ROUTECAR, "serve", "-c", str(self.config),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, preexec_fn=die_with_parent,
         )
         self._reader = asyncio.create_task(self._read())
         try:
@@ -100,9 +102,8 @@ class SidecarProcess:
         return "\n".join(self.lines[-60:])
 
     async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
+        if self.proc is not None:
+            await reap(self.proc)
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
@@ -118,6 +119,15 @@ async def spawn() -> AsyncIterator:
         await sp.start()
         return sp
 
-    yield start
-    for sp in started:
-        await sp.kill()
+    try:
+        yield start
+    finally:
+        # Every one, even when killing an earlier one failed: no serve outlives its test.
+        errors = []
+        for sp in started:
+            try:
+                await sp.kill()
+            except Exception as exc:  # noqa: BLE001 - reported after the others are gone
+                errors.append(exc)
+        if errors:
+            raise errors[0]

@@ -60,5 +60,6 @@ def test_scrub_of_a_self_referencing_structure_terminates() -> None:
 def test_redaction_imports_nothing_of_routecar() -> None:
     code = ("import sys, routecar.redaction; "
             "print(sorted(m for m in sys.modules if m.startswith('routecar')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
     assert out.strip() == "['routecar', 'routecar.redaction']"

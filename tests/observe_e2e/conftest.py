@@ -20,6 +20,7 @@ import pytest
 from routecar.fake.server import FakeProvider
 from routecar.server.app import Sidecar
 from tests.helpers import read_rows
+from tests.processes import async_child
 
 # Two planted keys: one shaped like an OpenAI key (caught by pattern too), one opaque that only
 # the registered-secret path can catch. Both must appear nowhere the sidecar writes.
@@ -199,21 +200,15 @@ async def observed(fakes: tuple[FakeProvider, FakeProvider], sidecar_factory: An
 
 def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTECAR_")}
-    env.update(NO_COLOR="1", COLUMNS="200", **extra)
+    env.update({"NO_COLOR": "1", "COLUMNS": "200", **extra})
     return env
 
 
 async def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 20.0) -> tuple[int, str, str]:
-    """`routecar ARGS` as a real subprocess, without blocking the loop the sidecar serves on."""
-    proc = await asyncio.create_subprocess_exec(
-        ROUTECAR, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=env or cli_env(),
-    )
-    try:
+    """`routecar ARGS` as a real subprocess, without blocking the loop the sidecar serves on;
+    killed and reaped whatever happens (a timeout, a cancelled test)."""
+    async with async_child(ROUTECAR, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                           env=env or cli_env()) as proc:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()

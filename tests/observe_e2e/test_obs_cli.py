@@ -15,6 +15,7 @@ import pytest
 from tests.observe_e2e.conftest import (
     ROUTECAR, SECRETS, Observed, chat, cli_env, obs_yaml, run_cli, secret_env,
 )
+from tests.processes import async_child
 
 # The product promise: a row shows in `logs -f` within a second of the answer (flush 50 ms
 # in these configs, poll 200 ms by default).
@@ -34,11 +35,9 @@ async def _read_until(stream: asyncio.StreamReader, request_id: str) -> dict:
 
 async def test_logs_follow_shows_a_new_row_within_a_second(observed: Observed) -> None:
     await observed.rows()
-    proc = await asyncio.create_subprocess_exec(
-        ROUTECAR, "logs", "--db", observed.db, "-f", "--json", stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=cli_env())
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
+    async with async_child(ROUTECAR, "logs", "--db", observed.db, "-f", "--json", stdout=asyncio.subprocess.PIPE,
+                           stderr=asyncio.subprocess.PIPE, env=cli_env()) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
         # The first screen holds the newest rows; once it is out, the follower is polling.
         first = await asyncio.wait_for(_read_until(proc.stdout, "obs-echo_401_opaque"), START_BOUND_S)
         assert first["outcome"] == "bad_request"
@@ -53,9 +52,8 @@ async def test_logs_follow_shows_a_new_row_within_a_second(observed: Observed) -
         assert loop.time() - answered < FOLLOW_WITHIN_S
         assert (row["outcome"], row["provider"], row["chosen_model"]) == ("ok", "good", "backup")
         assert isinstance(row["attempt_log"], list) and isinstance(row["tags"], dict)
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)  # what an SRE's Ctrl-C does
+        # What an SRE's Ctrl-C does. Bounded: if the follower ignored it, teardown kills it.
+        proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), START_BOUND_S)
     assert proc.returncode == 0
     assert b"Traceback" not in err

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.observe_e2e.conftest import DEPLOYMENTS, SECRETS, Observed, run_cli
+from tests.observe_e2e.conftest import DEPLOYMENTS, SECRETS, Observed, cli_env, run_cli
 
 OPEN = {"bad/up-bad", "bad/up-doomed"}  # tripped by the failover and the 502
 
@@ -111,6 +111,15 @@ async def test_routecar_state_command(observed: Observed) -> None:
     assert "open" in out and "closed" in out and observed.hash in out
     for secret in SECRETS:
         assert secret not in out + err
+
+    # An 80-column terminal: every deployment's name whole on its block's title line.
+    code, out, err = await run_cli("state", "--admin", admin, env=cli_env(COLUMNS="80"))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    for dep in DEPLOYMENTS:
+        assert any(line.startswith(dep + "  ") for line in lines), dep
+    assert "last check" in out and "{" not in out
 
 
 async def test_routecar_state_without_a_sidecar_fails_cleanly() -> None:

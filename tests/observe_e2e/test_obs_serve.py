@@ -22,6 +22,7 @@ from tests.helpers import read_rows
 from tests.observe_e2e.conftest import (
     ROUTECAR, SECRETS, TRAFFIC, chat, cli_env, obs_yaml, secret_env, send,
 )
+from tests.processes import die_with_parent, reap
 
 BOUND_S = 10.0  # every wait on the child process is bounded by this
 LISTENING = re.compile(rb"routecar listening on http://127\.0\.0\.1:(\d+) \(admin http://127\.0\.0\.1:(\d+)\)")
@@ -65,7 +66,7 @@ async def serve_scenario(tmp_path: Path, bad: FakeProvider, good: FakeProvider) 
     cfg.write_text(obs_yaml(bad.openai_base, good.openai_base, extra=SERVER_EXTRA))
     proc = await asyncio.create_subprocess_exec(
         ROUTECAR, "serve", "-c", str(cfg), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=cli_env(**env))
+        env=cli_env(**env), preexec_fn=die_with_parent)
     child = Child(proc)
     pump = asyncio.create_task(child.pump())
     try:
@@ -89,9 +90,7 @@ async def serve_scenario(tmp_path: Path, bad: FakeProvider, good: FakeProvider) 
         await asyncio.wait_for(pump, BOUND_S)
         returncode = await asyncio.wait_for(proc.wait(), BOUND_S)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await reap(proc)
         pump.cancel()
     return Run(b"".join(child.out), stderr, returncode, env["DB"], metrics, statuses)
 

@@ -6,16 +6,18 @@ providers themselves) and, where it applies, that traffic returns after healing.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import aiohttp
 import openai
 import pytest
 
+from tests.clocked import clocked_sidecar
 from tests.conftest import one_model_yaml
 from tests.helpers import route_rows
 
+SEED = 20261204
+MAX_OPEN_FOR_S = 1.0  # BREAKER's max_open_for
 FAST = "{connect: 500ms, first_token: 400ms, idle: 400ms, total: 5s}"
 BREAKER = ("resilience:\n  retry: {max_attempts: 3, backoff: {base: 10ms, max: 20ms}, budget: {ratio: 1.0, min_per_second: 100}}\n"
            "  circuit_breaker: {window: 10s, min_requests: 3, failure_rate: 0.5, consecutive_failures: 3, "
@@ -42,15 +44,19 @@ async def chat(sc, stream: bool = False, n: int = 10) -> list[tuple[int, str]]:
     return out
 
 
+def two_yaml(bad_url: str, good_url: str) -> str:
+    """Model `m` on the faulty deployment p0 (weight 1000) and the healthy p1."""
+    return one_model_yaml(bad_url, good_url, timeouts=FAST, extra=BREAKER).replace(
+        "{provider: p0, model: up-0}", "{provider: p0, model: up-0, weight: 1000}")
+
+
 async def two(fake_factory, sidecar_factory, faults, stream=False, refuse=False, **fake_kwargs):
     bad = await fake_factory("bad", **fake_kwargs)
     good = await fake_factory("good", **fake_kwargs)
     if faults:
         bad.set_faults(faults)
     bad_url = f"http://127.0.0.1:{unused_port()}/v1" if refuse else bad.openai_base
-    yaml = one_model_yaml(bad_url, good.openai_base, timeouts=FAST, extra=BREAKER).replace(
-        "{provider: p0, model: up-0}", "{provider: p0, model: up-0, weight: 1000}")
-    sc = await sidecar_factory(yaml)
+    sc = await sidecar_factory(two_yaml(bad_url, good.openai_base))
     return sc, bad, good
 
 
@@ -118,19 +124,19 @@ async def test_stall_after_first_byte_ends_with_error_event(fake_factory, sideca
     assert '"error"' in text and "[DONE]" not in text
 
 
-async def test_recovery_after_healing(fake_factory, sidecar_factory):
-    sc, bad, good = await two(fake_factory, sidecar_factory, {"status": 503})
-    await chat(sc, n=6)
-    assert sc.runtime.health.view("p0/up-0").state == "open"
-    bad.clear_faults()
-    for _ in range(40):  # bounded: the breaker's open period is 300 ms
-        await asyncio.sleep(0.1)
-        results = await chat(sc, n=1)
-        if results[0][1] == "p0":
-            break
-    results = await chat(sc, n=5)
-    assert {p for _, p in results} == {"p0"}
-    assert sc.runtime.health.view("p0/up-0").state == "closed"
+async def test_recovery_after_healing(fake_factory, tmp_path):
+    """On a manual clock: the open period passes when the test says so, not after sleeps."""
+    bad, good = await fake_factory("bad"), await fake_factory("good")
+    bad.set_faults({"status": 503})
+    async with clocked_sidecar(two_yaml(bad.openai_base, good.openai_base), tmp_path, seed=SEED) as sc:
+        await chat(sc, n=6)
+        assert sc.runtime.health.view("p0/up-0").state == "open"
+        bad.clear_faults()
+        assert {p for _, p in await chat(sc, n=3)} == {"p1"}  # still open: the healthy one serves
+        sc.clock.advance(MAX_OPEN_FOR_S)  # past the open period, however many trips grew it
+        results = await chat(sc, n=5)  # the first is the half-open probe; it succeeds and closes
+        assert {p for _, p in results} == {"p0"}
+        assert sc.runtime.health.view("p0/up-0").state == "closed"
 
 
 async def test_429_storm_moves_traffic_without_hammering(fake_factory, sidecar_factory):

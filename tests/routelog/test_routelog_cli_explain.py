@@ -1,4 +1,4 @@
-"""`routecar explain`: one request's whole story, by id or unique prefix."""
+"""`routecar explain`: one request's whole story, by id or by a unique prefix or suffix."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import orjson
 import pytest
 
 from routecar.routelog import cli_explain
-
 from tests.routelog.builders import record, run_cli, write_rows
 
 
@@ -64,3 +63,63 @@ def test_a_reused_request_id_shows_each_row(tmp_path: Path, capsys: pytest.Captu
     write_rows(path, [record(1, request_id="same"), record(2, request_id="same", outcome="timeout")])
     assert run_cli(cli_explain, ["--db", path, "same"]) == 0
     assert capsys.readouterr().out.count("request same") == 2
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> str:
+    """Ids as the sidecar generates them: a per-process prefix and a counter, so two processes'
+    ids may share an end and one process's ids share a start."""
+    path = str(tmp_path / "gen.db")
+    write_rows(path, [record(1, request_id="rc-1d2e3f-17a522da"), record(2, request_id="rc-1d2e3f-17a522db"),
+                      record(3, request_id="rc-99aa00-17a522db", outcome="timeout", status=504),
+                      record(4, request_id="17a5-app-given")])
+    return path
+
+
+def test_a_unique_suffix_finds_the_request(generated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(cli_explain, ["--db", generated, "17a522da"]) == 0
+    assert "request rc-1d2e3f-17a522da" in capsys.readouterr().out
+    assert run_cli(cli_explain, ["--db", generated, "2da"]) == 0
+    assert "request rc-1d2e3f-17a522da" in capsys.readouterr().out
+    # The form `routecar logs` shows a long id in: an ellipsis and its end.
+    assert run_cli(cli_explain, ["--db", generated, "…1d2e3f-17a522da"]) == 0
+    assert "request rc-1d2e3f-17a522da" in capsys.readouterr().out
+    assert run_cli(cli_explain, ["--db", generated, "...given"]) == 0
+    assert "request 17a5-app-given" in capsys.readouterr().out
+
+
+def test_an_ambiguous_part_lists_the_candidates(generated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(cli_explain, ["--db", generated, "17a522db"]) == 1  # two processes' ids end alike
+    err = capsys.readouterr().err
+    assert "'17a522db' is ambiguous" in err
+    assert "rc-1d2e3f-17a522db" in err and "rc-99aa00-17a522db" in err and "timeout" in err
+    assert "rc-1d2e3f-17a522da" not in err
+    # A start of one id and the end of another: both are candidates.
+    write_rows(generated, [record(5, request_id="zz-ends-with-17a5")])
+    assert run_cli(cli_explain, ["--db", generated, "17a5"]) == 1
+    err = capsys.readouterr().err
+    assert "17a5-app-given" in err and "zz-ends-with-17a5" in err
+
+
+def test_a_part_no_id_has_says_so(generated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(cli_explain, ["--db", generated, "522d"]) == 1  # in the middle: neither start nor end
+    err = capsys.readouterr().err
+    assert "no request '522d'" in err and "starts with or ends with" in err
+    assert run_cli(cli_explain, ["--db", generated, "%"]) == 1  # SQL wildcards are plain characters
+    assert "no request '%'" in capsys.readouterr().err
+    assert run_cli(cli_explain, ["--db", generated, "…"]) == 1
+    assert "nothing but an ellipsis" in capsys.readouterr().err
+
+
+def test_values_the_router_did_not_compute_are_never_printed_as_none(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(tmp_path / "r.db")
+    write_rows(path, [record(1, request_id="unscored",
+                             candidates=[{"slug": "a", "deployment": "p/a", "score": None, "reason": "first"},
+                                         {"slug": None, "model": "b", "score": 0.5}],
+                             tags={"team": None}, shadow_model=None, route=None)])
+    assert run_cli(cli_explain, ["--db", path, "unscored"]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out and "null" not in out
+    assert "1. a" in out and "deployment=p/a" in out and "score=" not in out.split("2. b")[0]
+    assert "2. b" in out and "score=0.5" in out

@@ -15,12 +15,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from routecar.routelog import cli_logs
+from routecar.routelog import cli_explain, cli_logs
 from routecar.routelog.render import Printer
-
+from tests.processes import child, ignore_sigint_and_die_with_parent
 from tests.routelog.builders import every_kind, read_all, record, run_cli, write_rows
 
 REPO = Path(__file__).resolve().parents[2]
+ROUTECAR = str(Path(sys.executable).with_name("routecar"))
+# How soon a follower must end after a stop signal: it polls every 0.05 s in these tests, and a
+# signal interrupts the poll's sleep at once; the rest is generous slack for a loaded machine.
+STOP_WITHIN_S = 5.0
 
 
 @pytest.fixture
@@ -136,14 +140,11 @@ def _expect(out: "queue.Queue[str]", needle: str, timeout: float = 20.0) -> str:
 
 def test_follow_prints_rows_written_after_it_started(db: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "routecar.routelog.cli_logs", "--db", db, "-f", "-n", "2",
-         "--interval", "0.05", "--where", "provider=openai"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )
-    out: "queue.Queue[str]" = queue.Queue()
-    threading.Thread(target=_reader, args=(proc.stdout, out), daemon=True).start()
-    try:
+    argv = [sys.executable, "-m", "routecar.routelog.cli_logs", "--db", db, "-f", "-n", "2",
+            "--interval", "0.05", "--where", "provider=openai"]
+    with child(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        out: "queue.Queue[str]" = queue.Queue()
+        threading.Thread(target=_reader, args=(proc.stdout, out), daemon=True).start()
         _expect(out, "req-000059")
         write_rows(db, [record(900, provider="anthropic"), record(901, ts=time.time())])
         line = _expect(out, "req-000901")
@@ -153,7 +154,73 @@ def test_follow_prints_rows_written_after_it_started(db: str) -> None:
         assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
         rest = "".join(out.queue)
         assert "req-000900" not in rest
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_follow_stops_on_a_signal_even_started_with_sigint_ignored(db: str, sig: signal.Signals) -> None:
+    """A script's `routecar logs -f &` inherits SIGINT ignored; it must still stop on SIGINT
+    (and on SIGTERM, which teardowns and service managers send) at once, exit 0, no traceback."""
+    argv = [ROUTECAR, "logs", "--db", db, "-f", "-n", "1", "--interval", "0.05"]
+    with child(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+               preexec_fn=ignore_sigint_and_die_with_parent) as proc:
+        out: "queue.Queue[str]" = queue.Queue()
+        threading.Thread(target=_reader, args=(proc.stdout, out), daemon=True).start()
+        _expect(out, "req-000059")  # following now: its handlers were set before the first screen
+        proc.send_signal(sig)
+        assert proc.wait(timeout=STOP_WITHIN_S) == 0
+        assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def _explain_finds(db: str, shown: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """The request id `routecar explain SHOWN` explains."""
+    assert run_cli(cli_explain, ["--db", db, shown]) == 0, capsys.readouterr().err
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("request ")
+    return first.split()[1]
+
+
+@pytest.mark.parametrize("columns", ["80", "160", None])
+def test_every_id_logs_shows_is_one_explain_takes(tmp_path: Path, columns: str | None,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(tmp_path / "ids.db")
+    app_id = "checkout-service/" + "9f" * 20 + "/attempt-2"  # an app's own id, longer than the column
+    ids = ["rc-1d2e3f-17a522da", "rc-1d2e3f-17a522db", "rc-99aa00-17a522da", app_id]
+    write_rows(path, [record(i, request_id=rid) for i, rid in enumerate(ids)])
+    if columns:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert run_cli(cli_logs, ["--db", path]) == 0
+    shown = [ln.split()[1] for ln in lines(capsys.readouterr().out)[1:]]
+    assert shown[:3] == ids[:3]  # generated ids are shown whole
+    assert shown[3].startswith("…") and app_id.endswith(shown[3][1:])
+    assert [_explain_finds(path, s, capsys) for s in shown] == ids
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_the_table_fits_the_terminal(db: str, columns: int, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert run_cli(cli_logs, ["--db", db, "-n", "100"]) == 0
+    out = lines(capsys.readouterr().out)
+    assert max(len(ln) for ln in out) <= columns
+    header = out[0].split()
+    assert {"TIME", "REQUEST", "MODEL", "PROVIDER", "STATUS", "OUTCOME", "LATENCY"} <= set(header)
+    row = next(ln for ln in out if "req-000010" in ln)
+    assert "anthropic" in row and "timeout" in row and "504" in row
+    if columns == 80:  # what it gave up to fit: the least needed columns, the time's milliseconds
+        assert not {"TTFT", "TOKENS", "COST", "DETAIL"} & set(header)
+        assert len(row.split()[0]) == len("HH:MM:SS")
+    if columns == 160:
+        assert header == ["TIME", "REQUEST", "MODEL", "PROVIDER", "STATUS", "OUTCOME", "ATT", "LATENCY",
+                          "TTFT", "TOKENS", "COST", "DETAIL"]
+
+
+def test_a_very_narrow_terminal_cuts_the_model_but_never_the_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(tmp_path / "narrow.db")
+    write_rows(path, [record(1, request_id="rc-1d2e3f-17a522da", chosen_model="a-rather-long-model-name-v2")])
+    monkeypatch.setenv("COLUMNS", "60")
+    assert run_cli(cli_logs, ["--db", path]) == 0
+    row = lines(capsys.readouterr().out)[1]
+    assert len(row) <= 60
+    assert "rc-1d2e3f-17a522da" in row and "a-rather-lo…" in row

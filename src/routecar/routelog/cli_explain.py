@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import sys
 from typing import Any
 
 import orjson
 
 from routecar.routelog import reader
-from routecar.routelog.cli_common import add_db_argument, fail, open_db
+from routecar.routelog.cli_common import EXIT_ERROR, add_db_argument, fail, open_db
 from routecar.routelog.errors import RouteLogError
 from routecar.routelog.render import Printer, fit_widths, outcome_style, status_style
-from routecar.routelog.timefmt import fmt_iso, fmt_ms, fmt_usd
+from routecar.routelog.timefmt import fmt_clock, fmt_iso, fmt_ms, fmt_usd
 
 LABEL = 16
 # Keys that name an entry of `candidates` / `skipped`, in order of preference.
@@ -23,7 +24,8 @@ ATTEMPT_HEADER = ("#", "PROVIDER", "MODEL", "SLUG", "STATUS", "ERROR", "LATENCY"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_db_argument(parser)
-    parser.add_argument("request_id", metavar="REQUEST_ID", help="a request id, or a unique prefix of one")
+    parser.add_argument("request_id", metavar="REQUEST_ID",
+                        help="a request id, or any part of one it starts or ends with that no other id shares")
     parser.add_argument("--json", action="store_true", help="print the raw row(s) as JSON")
 
 
@@ -33,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         return conn
     try:
         rows = reader.find_request(conn, str(args.request_id))
+    except reader.AmbiguousRequestId as e:
+        return _ambiguous(e)
     except RouteLogError as e:
         return fail("explain", str(e))
     except sqlite3.Error as e:
@@ -48,6 +52,22 @@ def run(args: argparse.Namespace) -> int:
             printer.line()
         explain(printer, row)
     return 0
+
+
+def _ambiguous(e: reader.AmbiguousRequestId) -> int:
+    """Which requests the given part matches, one line each, so the user can pick one."""
+    err = Printer(sys.stderr)
+    err.line(f"routecar explain: {e.given!r} is ambiguous, it matches more than one request id; "
+             "give one of these (or enough of it):")
+    cells = [[(str(c.get("request_id")), "cyan"), (fmt_clock(c.get("ts")), "dim"),
+              (str(c.get("chosen_model") or c.get("requested_model") or "-"), None),
+              (str(c.get("outcome") or "-"), outcome_style(c.get("outcome")))] for c in e.candidates]
+    widths = fit_widths(("",) * 4, cells)
+    for row in cells:
+        err.row([("  " + row[0][0], row[0][1])] + row[1:], [widths[0] + 2] + widths[1:])
+    if e.more:
+        err.line("  ... and more", "dim")
+    return EXIT_ERROR
 
 
 def explain(p: Printer, r: dict[str, Any]) -> None:
@@ -122,7 +142,7 @@ def _pairs(obj: Any) -> str:
     if not obj:
         return "-"
     if isinstance(obj, dict):
-        return " ".join(f"{k}={v}" for k, v in obj.items())
+        return " ".join(f"{k}={_num(v)}" for k, v in obj.items())
     return str(obj)
 
 
@@ -131,18 +151,22 @@ def describe(entry: Any) -> tuple[str, str]:
     if not isinstance(entry, dict):
         return str(entry), ""
     rest = dict(entry)
-    name = next((str(rest.pop(k)) for k in NAME_KEYS if k in rest), "?")
+    name = next((str(rest.pop(k)) for k in NAME_KEYS if rest.get(k) is not None), "?")
     provider = rest.pop("provider", None)
     if provider:
         name += f" @{provider}"
     reason = rest.pop("reason", None)
-    parts = [f"{k}={_num(v)}" for k, v in rest.items()]
+    # A value the router did not compute (a score for a strategy that does not score) is left
+    # out rather than printed as None.
+    parts = [f"{k}={_num(v)}" for k, v in rest.items() if v is not None]
     if reason:
         parts.insert(0, str(reason))
     return name, "  ".join(parts)
 
 
 def _num(v: Any) -> str:
+    if v is None:
+        return "-"
     if isinstance(v, float):
         return f"{v:.6g}"
     if isinstance(v, (dict, list)):

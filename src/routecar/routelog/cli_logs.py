@@ -1,4 +1,5 @@
-"""`routecar logs`: the newest route log rows, newest last; `-f` keeps printing new ones."""
+"""`routecar logs`: the newest route log rows, newest last; `-f` keeps printing new ones until
+SIGINT or SIGTERM (its own handlers: a background job inherits SIGINT ignored)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,12 @@ from routecar.routelog import reader
 from routecar.routelog.cli_common import (
     EXIT_USAGE, add_db_argument, dump_line, fail, open_db, quiet_broken_pipe,
 )
+from routecar.routelog.cli_logs_table import Layout, plan, row_cells
 from routecar.routelog.errors import RouteLogError
-from routecar.routelog.render import Cell, Printer, fit_widths, outcome_style, status_style
-from routecar.routelog.timefmt import fmt_clock, fmt_ms, fmt_usd, since_cutoff
+from routecar.routelog.render import Printer, output_width
+from routecar.routelog.timefmt import since_cutoff
+from routecar.stop_signals import stop_signals_raise
 
-HEADER = ("TIME", "REQUEST", "MODEL", "PROVIDER", "STATUS", "OUTCOME", "ATT",
-          "LATENCY", "TTFT", "TOKENS", "COST", "DETAIL")
-RIGHT = frozenset({4, 6, 7, 8, 9, 10})
-# Floors so that rows printed later by -f still line up with the first screen.
-MIN_WIDTHS = (12, 12, 24, 9, 6, 10, 3, 7, 7, 9, 9, 0)
-SHORT_ID = 12
-DETAIL_MAX = 80
 POLL_BATCH = 1000
 
 
@@ -55,17 +51,21 @@ def run(args: argparse.Namespace) -> int:
         conn.close()
         return fail("logs", str(e), EXIT_USAGE)
     limit = max(0, int(getattr(args, "limit", 50)))
-    view = _View(Printer(), as_json=bool(getattr(args, "json", False)))
+    following = bool(getattr(args, "follow", False))
+    printer = Printer()
+    view = _View(printer, as_json=bool(getattr(args, "json", False)), width=output_width(printer.stream),
+                 following=following)
     try:
-        conn.execute("BEGIN")  # one snapshot: the rows shown and where following starts agree
-        rows = reader.tail(conn, filters, limit) if limit else []
-        last = reader.max_id(conn)
-        conn.execute("COMMIT")
-        view.show(rows, header=True)
-        if getattr(args, "follow", False):
-            _follow(conn, view, follow_filters, last, float(getattr(args, "interval", 0.2)))
+        with stop_signals_raise():
+            conn.execute("BEGIN")  # one snapshot: the rows shown and where following starts agree
+            rows = reader.tail(conn, filters, limit) if limit else []
+            last = reader.max_id(conn)
+            conn.execute("COMMIT")
+            view.show(rows, header=True)
+            if following:
+                _follow(conn, view, follow_filters, last, float(getattr(args, "interval", 0.2)))
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C, SIGINT or SIGTERM: the way a tail ends
     except BrokenPipeError:
         quiet_broken_pipe()
     except sqlite3.Error as e:
@@ -89,69 +89,30 @@ def _follow(conn: sqlite3.Connection, view: "_View", filters: reader.Filters, la
 
 
 class _View:
-    def __init__(self, printer: Printer, as_json: bool) -> None:
+    """Prints rows as JSON lines or as the table, its layout planned on the first screen and
+    kept while following (a header is printed once)."""
+
+    def __init__(self, printer: Printer, as_json: bool, width: int | None = None, following: bool = False) -> None:
         self.printer = printer
         self.as_json = as_json
-        self.widths: list[int] = list(MIN_WIDTHS)
+        self.width = width
+        self.following = following
+        self.layout: Layout | None = None
 
     def show(self, rows: Sequence[dict[str, Any]], header: bool) -> None:
         if self.as_json:
             for row in rows:
                 self.printer.line(dump_line(row))
             return
-        cells = [row_cells(r, self.printer.color) for r in rows]
-        fitted = fit_widths(HEADER, cells)
-        self.widths = [max(a, b) for a, b in zip(self.widths, fitted)]
+        color = self.printer.color
+        if self.layout is None:
+            self.layout = plan(rows, self.width, color, self.following)
+        cells = [row_cells(r, color, self.layout.compact) for r in rows]
+        self.layout.widen(cells)
         if header:
-            self.printer.row([(h, "bold") for h in HEADER], self.widths, RIGHT)
+            self.printer.row(self.layout.header(), self.layout.widths, self.layout.right)
         for c in cells:
-            self.printer.row(c, self.widths, RIGHT)
-
-
-def row_cells(r: dict[str, Any], color: bool = False) -> list[Cell]:
-    """One route log row as the table's cells."""
-    requested, chosen = r.get("requested_model"), r.get("chosen_model")
-    arrow = " → " if color else " -> "
-    if chosen and requested and chosen != requested:
-        model = f"{requested}{arrow}{chosen}"
-    else:
-        model = requested or chosen or "-"
-    p, c = r.get("prompt_tokens"), r.get("completion_tokens")
-    tokens = "-" if p is None and c is None else f"{p or 0}/{c or 0}"
-    status = r.get("status")
-    outcome = r.get("outcome") or "-"
-    return [
-        (fmt_clock(r.get("ts")), "dim"),
-        (_short_id(str(r.get("request_id") or "-")), "cyan"),
-        (model, None),
-        (r.get("provider") or "-", "magenta"),
-        (str(status) if status else "-", status_style(status)),
-        (outcome, outcome_style(outcome)),
-        (str(r.get("attempts") or 0), "yellow" if (r.get("attempts") or 0) > 1 else None),
-        (fmt_ms(r.get("latency_ms")), None),
-        (fmt_ms(r.get("ttft_ms")), None),
-        (tokens, None),
-        (fmt_usd(r.get("cost_usd")), None),
-        (_detail(r), "dim"),
-    ]
-
-
-def _detail(r: dict[str, Any]) -> str:
-    notes = []
-    if r.get("stream"):
-        notes.append("stream")
-    if r.get("cache"):
-        notes.append(f"cache={r['cache']}")
-    if r.get("fallback"):
-        notes.append("fallback")
-    if r.get("escalations"):
-        notes.append(f"escalations={r['escalations']}")
-    if r.get("canary"):
-        notes.append("canary")
-    if r.get("error_message"):
-        notes.append(" ".join(str(r["error_message"]).split()))
-    text = " ".join(notes)
-    return text if len(text) <= DETAIL_MAX else text[: DETAIL_MAX - 3] + "..."
+            self.printer.row(self.layout.cells(c), self.layout.widths, self.layout.right)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,12 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="routecar logs", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
-
-
-def _short_id(request_id: str) -> str:
-    """The end of an id: generated ids share a per-process prefix, so the tail is what differs
-    (and `explain` accepts any unique prefix, so full ids stay one `--json` away)."""
-    return request_id if len(request_id) <= SHORT_ID else "…" + request_id[-(SHORT_ID - 1):]
 
 
 if __name__ == "__main__":

@@ -168,35 +168,80 @@ def max_id(conn: sqlite3.Connection) -> int:
     return int(row["m"])
 
 
-def find_request(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
-    """Rows of one request, oldest first, by full id or by a unique prefix.
+class AmbiguousRequestId(RouteLogError):
+    """Part of an id that more than one request id starts or ends with; `candidates` holds the
+    newest row of each (at most MAX_AMBIGUOUS), `more` whether there were others."""
 
-    A client may reuse an x-routecar-request-id, so one id can have several rows.
+    def __init__(self, given: str, candidates: list[dict[str, Any]], more: bool) -> None:
+        ids = ", ".join(str(c["request_id"]) for c in candidates) + (" ..." if more else "")
+        super().__init__(f"request id {given!r} is ambiguous, it matches: {ids}")
+        self.given = given
+        self.candidates = candidates
+        self.more = more
+
+
+# What `routecar logs` puts in front of an id it shows by its end only.
+_ELLIPSES = ("…", "...")
+
+
+def find_request(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
+    """Rows of one request, oldest first: by its full id, else by a unique prefix or suffix of
+    it (`routecar logs` shows a long id as "…" and its end; that form is taken as a suffix).
+
+    A client may reuse an x-routecar-request-id, so one id can have several rows. Raises
+    RouteLogMissing when nothing matches, AmbiguousRequestId when several ids do.
     """
-    if not request_id:
+    given = request_id.strip()
+    if not given:
         raise RouteLogError("empty request id")
-    rows = conn.execute(
-        f"SELECT * FROM {TABLE} WHERE request_id = ? ORDER BY id", (request_id,)
-    ).fetchall()
-    if not rows:
-        # Range scan on the request_id index: every string that starts with the prefix sorts
-        # between it and the prefix followed by the highest code point.
-        ids = [
-            r["request_id"]
-            for r in conn.execute(
-                f"SELECT DISTINCT request_id FROM {TABLE} WHERE request_id >= ? AND request_id < ? "
-                "ORDER BY request_id LIMIT ?",
-                (request_id, request_id + "\U0010ffff", MAX_AMBIGUOUS + 1),
-            )
-        ]
-        if not ids:
-            raise RouteLogMissing(f"no request {request_id!r} in the route log")
-        if len(ids) > 1:
-            more = " ..." if len(ids) > MAX_AMBIGUOUS else ""
-            raise RouteLogError(
-                f"request id prefix {request_id!r} is ambiguous: {', '.join(ids[:MAX_AMBIGUOUS])}{more}"
-            )
-        rows = conn.execute(
-            f"SELECT * FROM {TABLE} WHERE request_id = ? ORDER BY id", (ids[0],)
-        ).fetchall()
+    rows = _rows_of(conn, given)
+    if rows:
+        return rows
+    part = given
+    suffix_only = part.startswith(_ELLIPSES)
+    for mark in _ELLIPSES:
+        part = part.removeprefix(mark)
+    if not part:
+        raise RouteLogError(f"request id {given!r} has nothing but an ellipsis")
+    ids = [] if suffix_only else _ids_starting_with(conn, part)
+    ids += [i for i in _ids_ending_with(conn, part) if i not in ids]
+    if not ids:
+        raise RouteLogMissing(
+            f"no request {given!r} in the route log: no id is, starts with or ends with it "
+            "(`routecar logs` shows the ids)")
+    if len(ids) > 1:
+        candidates = [_newest_row(conn, i) for i in ids[:MAX_AMBIGUOUS]]
+        raise AmbiguousRequestId(given, candidates, more=len(ids) > MAX_AMBIGUOUS)
+    return _rows_of(conn, ids[0])
+
+
+def _rows_of(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(f"SELECT * FROM {TABLE} WHERE request_id = ? ORDER BY id", (request_id,)).fetchall()
     return [decode_row(r) for r in rows]
+
+
+def _newest_row(conn: sqlite3.Connection, request_id: str) -> dict[str, Any]:
+    row = conn.execute(f"SELECT * FROM {TABLE} WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+                       (request_id,)).fetchone()
+    return decode_row(row)
+
+
+def _ids_starting_with(conn: sqlite3.Connection, prefix: str) -> list[str]:
+    # Range scan on the request_id index: every string that starts with the prefix sorts
+    # between it and the prefix followed by the highest code point.
+    return [r["request_id"] for r in conn.execute(
+        f"SELECT DISTINCT request_id FROM {TABLE} WHERE request_id >= ? AND request_id < ? "
+        "ORDER BY request_id LIMIT ?",
+        (prefix, prefix + "\U0010ffff", MAX_AMBIGUOUS + 1),
+    )]
+
+
+def _ids_ending_with(conn: sqlite3.Connection, suffix: str) -> list[str]:
+    # No index serves a suffix, so this reads every id once; explain asks for one request at a
+    # time, and the newest ids (the likeliest meant) come first. substr() rather than LIKE, so
+    # `%` and `_` in what the user typed are plain characters.
+    return [r["request_id"] for r in conn.execute(
+        f"SELECT request_id FROM {TABLE} WHERE substr(request_id, -?) = ? "
+        "GROUP BY request_id ORDER BY max(id) DESC LIMIT ?",
+        (len(suffix), suffix, MAX_AMBIGUOUS + 1),
+    )]

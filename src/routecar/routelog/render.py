@@ -3,12 +3,70 @@ otherwise (pipes, files, `grep`). rich is imported only when colour is on."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
-from typing import Any, Optional, Sequence, TextIO
+from dataclasses import dataclass
+from typing import Any, Container, Optional, Sequence, TextIO
 
 # A cell is its text and a rich style name (or None for the default look).
 Cell = tuple[str, Optional[str]]
 GAP = "  "
+ELLIPSIS = "…"
+
+
+def output_width(stream: TextIO) -> int | None:
+    """The columns to fit: $COLUMNS when set, else the terminal's; None (no limit) when the
+    output is a pipe or a file, so `grep` and saved files get whole rows."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    isatty = getattr(stream, "isatty", None)
+    if isatty and isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def cut(text: str, width: int) -> str:
+    """`text` in at most `width` characters, its end replaced by an ellipsis when it is cut."""
+    if len(text) <= width:
+        return text
+    return text[: max(0, width - 1)] + ELLIPSIS if width > 0 else ""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: its key in a row's cells, its header, alignment, and how far it
+    may be cut when the table is too wide (None: never; ids and numbers must stay whole)."""
+
+    key: str
+    header: str
+    right: bool = False
+    min_width: int | None = None
+
+
+def row_width(widths: Sequence[int]) -> int:
+    return sum(widths) + len(GAP) * max(0, len(widths) - 1)
+
+
+def cut_to_fit(columns: Sequence[Column], widths: Sequence[int], limit: int,
+               only: Container[str] | None = None) -> list[int] | None:
+    """`widths` with the cuttable columns (of them, those whose key is in `only`, when given)
+    narrowed, the rightmost first (the least important by convention: free text ends a row),
+    until the row fits in `limit`; None when it cannot fit with all of them at their minimum."""
+    out = list(widths)
+    excess = row_width(out) - limit
+    for i in reversed(range(len(columns))):
+        col = columns[i]
+        if excess <= 0:
+            break
+        if only is not None and col.key not in only:
+            continue
+        if col.min_width is not None and out[i] > col.min_width:
+            take = min(excess, out[i] - col.min_width)
+            out[i] -= take
+            excess -= take
+    return out if excess <= 0 else None
 
 
 def fit_widths(header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> list[int]:
