@@ -5,7 +5,6 @@ repeated-prompt workload saves."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -112,11 +111,11 @@ async def test_only_deterministic_or_opted_in_requests_use_the_cache(env: Env) -
 
 @pytest.fixture
 def cache_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
-    """The clock the exact caches built from here on read their TTLs on. ExactCache takes one;
-    the cache stage does not pass the runtime's down yet, so it is handed in where the stage
-    builds its caches. Requested before `env`, so the sidecar's caches are built with it."""
+    """The clock the exact caches built from here on read their TTLs on, handed in where the
+    stage builds its caches (in place of the runtime's clock, which also drives health and the
+    dispatcher). Requested before `env`, so the sidecar's caches are built with it."""
     clock = ManualClock()
-    monkeypatch.setattr(cache_stage, "ExactCache", functools.partial(ExactCache, clock=clock))
+    monkeypatch.setattr(cache_stage, "ExactCache", lambda cfg, _clock=None: ExactCache(cfg, clock=clock))
     return clock
 
 

@@ -24,7 +24,7 @@ import routecar.observability.jsonlog, routecar.config.loader, routecar.server.a
 print(json.dumps(sorted(sys.modules)))
 """
 # Needed only by other commands, by configs that classify or cache, or by nothing at run time.
-NOT_FOR_SERVING = ("routecar.content", "routecar.stages.classify", "routecar.stages.cache", "routecar.fake", "routecar.routelog.cli_",
+NOT_FOR_SERVING = ("redis", "routecar.content", "routecar.stages.classify", "routecar.stages.cache", "routecar.fake", "routecar.routelog.cli_",
                    "routecar.routelog.reader", "routecar.routelog.stats", "routecar.demo", "rich",
                    "importlib.metadata")
 

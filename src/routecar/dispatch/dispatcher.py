@@ -26,6 +26,8 @@ from ..router.plan import Candidate, Plan
 from .attempt import OpenedStream
 from .attempt_log import Answered, AttemptLog
 from .caller import Caller
+from ..shared.limits import SharedLimits  # no redis import: see shared/
+from ..shared.results import Allowed, Limited
 from .outcome import Outcome
 from .values import AttemptFailure, AttemptRecord, DispatchError, DispatchRequest, UnaryAnswer, fails_over
 from .stream import LiveStream
@@ -50,6 +52,7 @@ class Dispatcher:
         redact: Callable[[str], str] = lambda text: text,
         on_queue_wait: Callable[[float], None] | None = None,
         on_budget_exhausted: Callable[[], None] | None = None,
+        limits: SharedLimits | None = None,
     ):
         self.config = config
         self.health = health
@@ -60,6 +63,8 @@ class Dispatcher:
         self._redact = redact  # provider text in an error message may echo a key
         self._on_queue_wait = on_queue_wait
         self._on_budget_exhausted = on_budget_exhausted
+        # Fleet-wide rpm/tpm of providers that set limits (shared_state); None: per pod only.
+        self.limits = limits
         self._waiting = 0
 
     # -- public ---------------------------------------------------------------------------
@@ -109,6 +114,12 @@ class Dispatcher:
                     if self._on_budget_exhausted:
                         self._on_budget_exhausted()
                     return self._final_error(log, last, budget_exhausted=True)
+                if self.limits is not None:
+                    refused = await self._fleet_limits(cand, admission, request, log)
+                    if refused is not None:
+                        if isinstance(refused, DispatchError):
+                            return refused
+                        continue
                 try:
                     result = await self._attempt(cand, admission, request, deadline, log)
                 except UnsupportedParam as exc:
@@ -213,6 +224,34 @@ class Dispatcher:
                                                     est_tokens=est, probe=probe))
         return Answered(cand, answer=answer)
 
+    async def _fleet_limits(self, cand: Candidate, admission: Admission, request: DispatchRequest,
+                            log: AttemptLog) -> DispatchError | bool | None:
+        """Counts the attempt against its provider's fleet-wide rpm/tpm (one Redis round trip,
+        only for providers that set limits). None: go ahead; True: skipped (limited, logged);
+        a DispatchError: Redis is unavailable and `on_unavailable: reject` says so."""
+        assert self.limits is not None
+        provider = self.config.providers[cand.deployment.provider]
+        rpm, tpm = provider.limits.rpm, provider.limits.tpm
+        if not rpm and not tpm:
+            return None
+        got = await self.limits.acquire(provider.name, rpm, tpm, request.est_tokens)
+        if isinstance(got, Allowed):
+            if got.headroom is not None:
+                self.health.note_fleet_headroom(provider.name, got.headroom)
+            return None
+        if isinstance(got, Limited):
+            self.health.release(cand.dep_id, admission)
+            self.health.note_fleet_headroom(provider.name, 0.0)
+            log.skip(cand, got.reason, self.clock() + got.retry_after_s)
+            return True
+        shared = self.config.shared_state
+        if shared is not None and shared.on_unavailable == "reject":
+            self.health.release(cand.dep_id, admission)
+            return DispatchError(503, "upstream_error", "The fleet-wide rate-limit store is unavailable "
+                                 "(shared_state.on_unavailable: reject); retry shortly.", "shared_state_unavailable",
+                                 1.0, "service_unavailable")
+        return None  # unavailable, `local`: this pod's own limiter (the admission above) holds
+
     # -- when nothing could be tried --------------------------------------------------------
 
     def _panic_candidate(self, candidates: list[Candidate], log: AttemptLog) -> Candidate | None:
@@ -230,6 +269,9 @@ class Dispatcher:
         if not (reasons or log.count) or not reasons <= RATE_LIMIT_SKIPS:
             return False
         soonest = self.health.soonest_recovery([c.deployment.id for c in candidates])
+        fleet = log.soonest_retry_at()  # a fleet-wide limit's reset, which local health cannot know
+        if fleet is not None and soonest is not None and soonest < fleet:
+            soonest = fleet
         now = self.clock()
         server = self.config.server
         if soonest is None or soonest > deadline or soonest - now > server.max_queue_wait:

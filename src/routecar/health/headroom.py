@@ -132,13 +132,16 @@ class ReportedHeadroom:
 
 _WINDOW = 60.0
 _BUCKETS = 60
+# A fleet-wide share older than this says little about now (each attempt refreshes it).
+FLEET_FRESH_S = 5.0
+LOW_FREE = 0.2  # the headroom steering threshold (health/deployment.py LOW_HEADROOM)
 _REQUESTS, _TOKENS = 0, 1
 
 
 class ClientLimiter:
     """Client-side rpm/tpm over a sliding minute, shared by every deployment of a provider."""
 
-    __slots__ = ("limits", "limited", "_window")
+    __slots__ = ("limits", "limited", "_window", "_clock", "_fleet")
 
     def __init__(self, limits: Limits, clock: Clock) -> None:
         self.limits = limits
@@ -146,6 +149,15 @@ class ClientLimiter:
         # A plain attribute: it is read for every request.
         self.limited = limits.rpm is not None or limits.tpm is not None
         self._window = RollingCounts(_WINDOW, _BUCKETS, clock)
+        self._clock = clock
+        self._fleet: tuple[float, float] | None = None  # (free share fleet-wide, when heard)
+
+    def note_fleet(self, free: float) -> bool:
+        """The fleet-wide share of the limits still free, as shared_state last reported it;
+        True when it moved enough to change a weight (callers then refresh cached weights)."""
+        old = self._fleet
+        self._fleet = (free, self._clock())
+        return old is None or abs(old[0] - free) >= 0.01 or (free < LOW_FREE) != (old[0] < LOW_FREE)
 
     def configure(self, limits: Limits) -> None:
         """New limits from a reload; what was counted stays."""
@@ -184,7 +196,8 @@ class ClientLimiter:
             self._window.add(_TOKENS, extra)
 
     def fraction(self) -> float | None:
-        """Smallest share of rpm/tpm still free in the window; None when no limit is set."""
+        """Smallest share of rpm/tpm still free in the window (this pod's, or the fleet's when
+        shared_state reported it lately); None when no limit is set."""
         rpm, tpm = self.limits.rpm, self.limits.tpm
         if rpm is None and tpm is None:
             return None
@@ -194,6 +207,9 @@ class ClientLimiter:
             shares.append(1.0 - used_requests / rpm)
         if tpm:
             shares.append(1.0 - used_tokens / tpm)
+        fleet = self._fleet
+        if fleet is not None and self._clock() - fleet[1] <= FLEET_FRESH_S:
+            shares.append(fleet[0])
         return min(1.0, max(0.0, min(shares))) if shares else None
 
     def snapshot(self) -> dict[str, Any]:

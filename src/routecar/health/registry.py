@@ -106,6 +106,13 @@ class HealthRegistry:
         if health is not None:
             health.on_finish(result)
 
+    def note_fleet_headroom(self, provider: str, free: float) -> None:
+        """shared_state's word on how much of `provider`'s rpm/tpm the whole fleet has left:
+        it steers this pod's traffic away before a 429 as its own counts would."""
+        share = self._providers.get(provider)
+        if share is not None and share.limiter.note_fleet(free):
+            share.version += 1  # cached weights of its deployments are stale
+
     def panic_pick(self, dep_ids: Sequence[str]) -> str | None:
         """When the circuit of every one of `dep_ids` is open, force a probe on the one that
         would close soonest and return it (admit it next, as usual); else None."""

@@ -90,3 +90,72 @@ class RouteLogCollector(Collector):
             log.exception("route log stats for metrics failed")
             return
         yield from self._families(depth, dropped, written)
+
+
+# {budget key: (scope, spent USD)}: "fleet" from shared_state, "pod" from the local ledger.
+BudgetSource = Callable[[], Mapping[str, tuple[str, float]]]
+# shared_state's stats(): {"available", "unavailable_seconds", "calls": {result: n}, ...}, or None.
+SharedSource = Callable[[], Mapping[str, Any] | None]
+
+
+class BudgetCollector(Collector):
+    """Each budget's spend in its current period, read at scrape time (never awaiting Redis:
+    the fleet-wide figures are the shared store's cached copy, refreshed in the background)."""
+
+    def __init__(self) -> None:
+        self.source: BudgetSource | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return (self._family(),)
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("routecar_budget_spent_usd",
+                                 "Spend in the current period per budget key; scope is fleet (shared_state) "
+                                 "or pod.", labels=["budget", "scope"])
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        if self.source is not None:
+            try:
+                for key, (scope, usd) in self.source().items():
+                    family.add_metric([key, scope], usd)
+            except Exception:
+                log.exception("budget spend for metrics failed")
+        yield family
+
+
+class SharedStateCollector(Collector):
+    """shared_state's availability and calls, read at scrape time."""
+
+    def __init__(self) -> None:
+        self.source: SharedSource | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families({})
+
+    @staticmethod
+    def _families(stats: Mapping[str, Any]) -> tuple[Metric, Metric, Metric]:
+        up = GaugeMetricFamily("routecar_shared_state_up", "1 while shared_state's Redis answers, 0 while "
+                               "this pod falls back (or rejects) per shared_state.on_unavailable.")
+        down = CounterMetricFamily("routecar_shared_state_unavailable_seconds",
+                                   "Seconds this pod has spent without shared_state's Redis.")
+        calls = CounterMetricFamily("routecar_shared_state_calls", "Calls to shared_state's Redis by result.",
+                                    labels=["result"])
+        if stats:
+            up.add_metric([], 1.0 if stats.get("available") else 0.0)
+            down.add_metric([], float(stats.get("unavailable_seconds") or 0.0))
+            for result, n in (stats.get("calls") or {}).items():
+                calls.add_metric([str(result)], float(n))
+        return up, down, calls
+
+    def collect(self) -> Iterator[Metric]:
+        if self.source is None:
+            return
+        try:
+            stats = self.source()
+        except Exception:
+            log.exception("shared_state stats for metrics failed")
+            return
+        if stats:
+            yield from self._families(stats)

@@ -24,6 +24,10 @@ from prometheus_client.exposition import generate_latest
 
 from routecar import __version__
 from routecar.observability.collectors import (
+    BudgetCollector,
+    BudgetSource,
+    SharedSource,
+    SharedStateCollector,
     HealthCollector,
     HealthSource,
     RouteLogCollector,
@@ -85,9 +89,13 @@ class Metrics:
         self.registry = r = CollectorRegistry()
         self._health = HealthCollector()
         self._route_log = RouteLogCollector()
+        self._budgets = BudgetCollector()
+        self._shared = SharedStateCollector()
         r.register(SeriesCollector(store))
         r.register(self._health)
         r.register(self._route_log)
+        r.register(self._budgets)
+        r.register(self._shared)
         if process_metrics:
             # Reading /proc costs ~0.1 ms per scrape (measured), negligible at scrape intervals,
             # and memory/CPU/fds per sidecar are what the platform team asks about first.
@@ -102,6 +110,14 @@ class Metrics:
     def set_route_log_source(self, fn: RouteLogSource | None) -> None:
         """`fn()` returns the route-log writer's (queue depth, rows dropped, rows written)."""
         self._route_log.source = fn
+
+    def set_budget_source(self, fn: BudgetSource | None) -> None:
+        """`fn()` returns {budget key: (scope "fleet" or "pod", spent USD this period)}."""
+        self._budgets.source = fn
+
+    def set_shared_source(self, fn: SharedSource | None) -> None:
+        """`fn()` returns shared_state's stats(), or None without shared_state."""
+        self._shared.source = fn
 
     def set_known_names(self, names: Iterable[str]) -> None:
         """Model slugs and route names of the live config (`Config.names()`).

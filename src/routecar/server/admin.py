@@ -42,6 +42,9 @@ async def state(request: Request) -> Response:
     payload["route_log"] = {"queue_depth": rt.writer.queue_depth, "dropped": rt.writer.dropped,
                             "written": rt.writer.written}
     payload.update(rt.routing_state.state(rt.generation.config))
+    shared = rt.shared_state_view()
+    if shared is not None:
+        payload["shared_state"] = shared
     return Response(200, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS),
                     content_type=JSON)
 

@@ -77,12 +77,14 @@ class Sidecar:
     """A running routecar: start(), then reload()/drain(), then close()."""
 
     def __init__(self, config: Config, config_path: str | None = None, watch_interval: float = 1.0,
-                 redactor: Redactor | None = None):
+                 redactor: Redactor | None = None, **runtime_seams: Any):
+        """`runtime_seams`: the Runtime's clock, rng, sleep and background_checks, for tests."""
         self.config_path = config_path
         self._initial = config
         # The process's one Redactor (the CLI's, shared with its log handler); a fresh one when
         # none is given (tests, embedding).
         self.redactor = redactor if redactor is not None else Redactor()
+        self._seams = runtime_seams
         self.runtime: Runtime | None = None
         self._data_server: Server | None = None
         self._admin_server: Server | None = None
@@ -104,7 +106,7 @@ class Sidecar:
         return f"http://127.0.0.1:{self.admin_port}"
 
     async def start(self) -> None:
-        rt = Runtime(self._initial, redactor=self.redactor)
+        rt = Runtime(self._initial, redactor=self.redactor, **self._seams)
         self.runtime = rt
         await rt.start()
         server = self._initial.server

@@ -18,8 +18,9 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, NamedTuple
 
+from ..budget import period_bounds
 from ..config.model import Config
 from ..dispatch.caller import UpstreamCaller
 from ..dispatch.dispatcher import Dispatcher
@@ -46,6 +47,15 @@ from .row import attach_detail, overhead_ms
 log = logging.getLogger("routecar.runtime")
 
 
+class Retired(NamedTuple):
+    """What a reload replaced, closed once no request runs on the older generation."""
+
+    number: int  # the generation that replaced it
+    pools: list[Pool]
+    pipeline: Pipeline
+    shared: Any  # a SharedState the reload replaced, or None
+
+
 @dataclass(frozen=True, eq=False)
 class Generation:
     config: Config
@@ -62,12 +72,14 @@ class Runtime:
     (`health_checks.run_round()`)."""
 
     def __init__(self, config: Config, metrics: Metrics | None = None, *, clock: Clock = time.monotonic,
-                 rng: random.Random | None = None, background_checks: bool = True, redactor: Redactor | None = None):
+                 rng: random.Random | None = None, background_checks: bool = True, redactor: Redactor | None = None,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep):
         self.metrics = metrics or Metrics()
         # Provider keys are registered here as configs load: rows, logs and error bodies are
         # scrubbed of them whatever path their text took.
         self.redactor = redactor if redactor is not None else Redactor()
         self.clock = clock
+        self._sleep = sleep  # the dispatcher's waits (backoff, rate-limit resets): a seam for tests
         # One per loop: finds every upstream exchange's deadline due (http1/deadline.py).
         self.deadlines = DeadlineTicker(asyncio.get_running_loop())
         self.health = HealthRegistry(config, clock)
@@ -85,6 +97,8 @@ class Runtime:
         self.adapters: dict[str, Adapter] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self.routing_state = RoutingState(config)
+        # Fleet-wide budgets, limits and shared caches (shared_state), or None: per pod only.
+        self.shared = self._shared_for(config)
         self.generation, change = self._build(config, 0, None)
         self.pools.commit(change)
         self.draining = False
@@ -93,17 +107,23 @@ class Runtime:
         self._idle = asyncio.Event()
         self._idle.set()
         self._live: dict[int, int] = {}  # generation number -> requests running on it
-        self._retired: list[tuple[int, list[Pool], Pipeline]] = []
+        self._retired: list[Retired] = []
         self.metrics.set_health_source(self.health.snapshot)
         self.metrics.set_route_log_source(lambda: (self.writer.queue_depth, self.writer.dropped, self.writer.written))
         self.metrics.set_config_hash(config.hash)
         self.metrics.set_known_names(config.names())
+        self.metrics.set_budget_source(self._budget_spend)
+        self.metrics.set_shared_source(lambda: self.shared.stats() if self.shared is not None else None)
 
     def _build(self, config: Config, number: int, previous: Generation | None) -> tuple[Generation, PoolChange]:
         """Everything a config needs, built aside: the serving generation is not touched."""
         for provider in config.providers.values():
             if provider.api_key:
                 self.redactor.register(provider.api_key)  # defence in depth: scrubbed from any text we write
+        if config.shared_state is not None:
+            for secret in config.shared_state.redis.secrets():
+                self.redactor.register(secret)
+        shared = self.shared
         types = {p.type for p in config.providers.values()}
         self.adapters.update(load_adapters(types - set(self.adapters)))
         change = self.pools.prepare(config)
@@ -111,39 +131,103 @@ class Runtime:
             router = Router(config, self.health, rng=self._pick, canary=self.routing_state.canary)
             dispatcher = Dispatcher(
                 config, self.health, UpstreamCaller(config, change.mapping(), dict(self.adapters), self.deadlines),
-                clock=self.clock, rng=self._pick, redact=self.redactor.text,
+                clock=self.clock, sleep=self._sleep, rng=self._pick, redact=self.redactor.text,
                 on_queue_wait=self.metrics.queue_wait, on_budget_exhausted=self.metrics.retry_budget_exhausted,
+                limits=shared.limits if shared is not None else None,
             )
             pipeline = build_pipeline(config, router, dispatcher, self.routing_state.ledger,
-                                      self.routing_state.canary, previous.pipeline if previous else None)
+                                      self.routing_state.canary, previous.pipeline if previous else None, shared)
         except BaseException:
             self._close_later(change.created)
             raise
         return Generation(config, router, dispatcher, pipeline, number), change
 
+    @staticmethod
+    def _shared_for(config: Config) -> Any:
+        if config.shared_state is None:
+            return None
+        from ..shared.state import SharedState  # loads redis: only for a config that shares state
+
+        return SharedState(config.shared_state)
+
     async def start(self) -> None:
         await self.writer.start()
         await self.routing_state.start()
+        if self.shared is not None:
+            await self.shared.start()  # bounded; an absent Redis is retried in the background
+            self._watch_budgets(self.generation.config)
         self._started = True
         self._follow_health_checks(self.generation.config)
 
     def apply(self, config: Config) -> None:
         """Swap to a new, already validated config; on any error the old one keeps serving."""
         old = self.generation
-        new, change = self._build(config, old.number + 1, old)
+        old_shared = self.shared
+        redis_of = (lambda c: c.shared_state.redis if c.shared_state is not None else None)
+        if redis_of(config) != redis_of(old.config):  # another Redis, or none: another store
+            self.shared = self._shared_for(config)
         try:
-            self.health.reconfigure(config)
+            new, change = self._build(config, old.number + 1, old)
+            try:
+                self.health.reconfigure(config)
+            except BaseException:
+                self._close_later(change.created)
+                self._later(new.pipeline.close())
+                raise
         except BaseException:
-            self._close_later(change.created)
-            self._later(new.pipeline.close())
+            if self.shared is not old_shared:
+                self.shared = old_shared  # the new store never started: nothing to close
             raise
+        retired_shared = None
+        if self.shared is not old_shared:
+            retired_shared = old_shared  # closes with the old generation, once its requests end
+            if self.shared is not None:
+                self._later(self.shared.start())
         self.pools.commit(change)
         self.generation = new
         self._follow_health_checks(config)
-        self._retired.append((new.number, change.retired, old.pipeline))
+        self._watch_budgets(config)
+        self._retired.append(Retired(new.number, change.retired, old.pipeline, retired_shared))
         self._release_retired()
         self.metrics.set_known_names(config.names())
         self.metrics.config_reloaded(True, config.hash)
+
+    # -- what /state and /metrics show of budgets and shared state ---------------------------
+
+    def _budget_spend(self) -> dict[str, tuple[str, float]]:
+        """Each budget key's spend this period: the fleet's when shared_state keeps it, else
+        this pod's ledger. Never awaits (the fleet figures are the store's cached copy)."""
+        if self.shared is not None:
+            return {key: ("fleet", spend.spent_usd) for key, spend in self.shared.budgets.cached().items()}
+        out: dict[str, tuple[str, float]] = {}
+        now = time.time()
+        for name, route in self.generation.config.routes.items():
+            if route.budget is not None:
+                start, _ = period_bounds(route.budget.period, now)
+                for key, usd in self.routing_state.ledger.spend_in_period(f"{name}/{route.budget.period}",
+                                                                          start).items():
+                    out[key] = ("pod", usd)
+        return out
+
+    def _watch_budgets(self, config: Config) -> None:
+        """The fleet-wide spend of every route budget shows in /state and /metrics from the
+        start, before this pod reserves on it (per-tag keys show once a request makes them)."""
+        if self.shared is None:
+            return
+        now = time.time()
+        for name, route in config.routes.items():
+            budget = route.budget
+            if budget is not None and not budget.per_tag:
+                self.shared.budgets.watch(f"{name}/{budget.period}", period_bounds(budget.period, now)[1])
+
+    def shared_state_view(self) -> dict[str, Any] | None:
+        """For GET /state: availability, calls and fleet-wide budget spend (None: per pod)."""
+        if self.shared is None:
+            return None
+        view = dict(self.shared.stats())
+        view["budgets"] = {key: {"spent_usd": round(spend.spent_usd, 6), "reserved_usd": round(spend.reserved_usd, 6)}
+                           for key, spend in sorted(self.shared.budgets.cached().items())}
+        return view
 
     # -- active health checks ----------------------------------------------------------------
 
@@ -217,17 +301,22 @@ class Runtime:
             return False
 
     def _release_retired(self) -> None:
-        """Close a retired generation's pools and stages once no request runs on a generation
-        older than its retirement."""
+        """Close what a retired generation alone used (pools, stages, a replaced shared store)
+        once no request runs on a generation older than its retirement."""
         oldest = min(self._live, default=self.generation.number)
         keep = []
-        for number, pools, pipeline in self._retired:
-            if oldest < number:
-                keep.append((number, pools, pipeline))
+        for retired in self._retired:
+            if oldest < retired.number:
+                keep.append(retired)
             else:
-                self._close_later(pools)
-                self._later(pipeline.close())
+                self._close_retired(retired)
         self._retired = keep
+
+    def _close_retired(self, retired: Retired) -> None:
+        self._close_later(retired.pools)
+        self._later(retired.pipeline.close())
+        if retired.shared is not None:
+            self._later(retired.shared.close())
 
     @property
     def open_streams(self) -> int:
@@ -253,13 +342,14 @@ class Runtime:
 
     async def close(self) -> None:
         await self.health_checks.close()  # before the pools its probes use
-        for _, pools, pipeline in self._retired:
-            self._close_later(pools)
-            self._later(pipeline.close())
+        for retired in self._retired:
+            self._close_retired(retired)
         self._retired.clear()
         await self.generation.pipeline.close()  # stops background classifier preparation
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.pools.close()
         await self.routing_state.close()
+        if self.shared is not None:
+            await self.shared.close()  # queued reconciliations get their last bounded send
         await self.writer.close()

@@ -5,18 +5,28 @@ period; over it, the request is refused (429 `budget_exceeded`) or replanned on 
 `downgrade_to` route, whose own budget is then checked the same way (the config refuses
 cycles; the loop is bounded by the number of routes anyway). Once the request is over, its
 true cost is recorded against the route it ran on.
+
+Per pod (no `shared_state`), the check and the record are the local ledger's, in memory. With
+`shared_state`, the check reserves the estimate against the fleet-wide period counter in Redis
+(one round trip; a burst of concurrent requests cannot all pass on the same remaining
+budget) and the record turns the reservation into the true cost, queued off the request path;
+a reservation whose request dies expires on its own. The local ledger keeps recording too, so
+that when Redis is unavailable (`on_unavailable: local`) the pod falls back to current numbers
+of its own; with `on_unavailable: reject` it answers 503 instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
-from ..budget import BudgetLedger
-from ..config.model import Config
+from ..budget import BudgetDecision, BudgetLedger, budget_key, period_bounds
+from ..config.model import Config, RouteConfig
 from ..errors import ApiError
 from ..router.router import Router
+from ..shared.budgets import RESERVATION_MARGIN_S, SharedBudgets  # no redis import: see shared/
+from ..shared.results import Denied, Reservation
 from .base import Stage
 from .exchange import Exchange
 
@@ -24,12 +34,14 @@ from .exchange import Exchange
 class BudgetStage(Stage):
     name = "budget"
 
-    def __init__(self, config: Config, router: Router, ledger: BudgetLedger,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Config, router: Router, ledger: BudgetLedger, shared: SharedBudgets | None = None,
+                 wall_clock: Callable[[], float] = time.time, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.router = router
         self.ledger = ledger
+        self.shared = shared
         self._now = wall_clock
+        self._clock = clock  # the deadline's clock: how long a reservation may live
         self._routes = frozenset(name for name, route in config.routes.items() if route.budget is not None)
 
     def applies_to(self, route: str | None) -> bool:
@@ -45,7 +57,7 @@ class BudgetStage(Stage):
             route = self.config.routes.get(plan.route) if plan.route else None
             if route is None or route.budget is None:
                 break
-            decision = self.ledger.check(route, tags, plan.est_cost_usd or 0.0, now)
+            decision = await self._check(route, tags, plan.est_cost_usd or 0.0, now, ex)
             if decision.ok:
                 break
             over = f"over budget ({decision.key}: ${decision.spent:.4f} of ${decision.limit:g})"
@@ -64,8 +76,34 @@ class BudgetStage(Stage):
             plan = dataclasses.replace(replanned, skipped=tuple(skipped), reason=reason)
         ex.plan = plan
 
+    async def _check(self, route: RouteConfig, tags: Mapping[str, str], est: float, now: float,
+                     ex: Exchange) -> BudgetDecision:
+        if self.shared is None:
+            return self.ledger.check(route, tags, est, now)
+        key, budget = budget_key(route, tags), route.budget
+        assert key is not None and budget is not None
+        end = period_bounds(budget.period, now)[1]
+        ttl = max(0.0, ex.deadline - self._clock()) + RESERVATION_MARGIN_S
+        held = await self.shared.reserve(key, est, budget.usd, end, ttl)
+        if isinstance(held, Reservation):
+            ex.notes[self.name] = held
+            return BudgetDecision(ok=True, key=key, spent=held.spent_usd, limit=budget.usd, resets_at=end,
+                                  period=budget.period)
+        if isinstance(held, Denied):
+            # In flight counts as spent here: it is what stops the next request.
+            return BudgetDecision(ok=False, key=key, spent=held.spent_usd + held.reserved_usd, limit=budget.usd,
+                                  resets_at=end, period=budget.period)
+        if self.config.shared_state is not None and self.config.shared_state.on_unavailable == "reject":
+            raise ApiError(503, "The fleet-wide budget store is unavailable (shared_state.on_unavailable: "
+                           "reject); retry shortly.", "shared_state_unavailable", "service_unavailable",
+                           outcome="upstream_error", retry_after=1)
+        return self.ledger.check(route, tags, est, now)  # this pod's own numbers meanwhile
+
     def after_outcome(self, ex: Exchange) -> None:
         plan, record = ex.plan, ex.record
+        held = ex.notes.get(self.name)
+        if held is not None and self.shared is not None:
+            self.shared.reconcile(held, record.cost_usd or 0.0)  # queued; a dead request's hold expires
         route = self.config.routes.get(plan.route) if plan is not None and plan.route else None
         if route is not None and route.budget is not None and record.cost_usd:
             self.ledger.record(route, record.tags, record.cost_usd, self._now())

@@ -7,12 +7,17 @@ settings did not change.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..budget import BudgetLedger
 from ..config.model import Config
 from ..dispatch.dispatcher import Dispatcher
 from ..router.canary import CanaryMonitor
 from ..router.router import Router
 from .base import Stage
+
+if TYPE_CHECKING:
+    from ..shared.state import SharedState
 from .pipeline import Pipeline
 
 
@@ -25,7 +30,9 @@ def uses_content(config: Config) -> bool:
 
 
 def build_pipeline(config: Config, router: Router, dispatcher: Dispatcher, ledger: BudgetLedger,
-                   canary: CanaryMonitor, previous: Pipeline | None = None) -> Pipeline:
+                   canary: CanaryMonitor, previous: Pipeline | None = None,
+                   shared: SharedState | None = None) -> Pipeline:
+    """`shared`: the fleet-wide store when `shared_state` is set (budgets, limits, caches)."""
     stages: list[Stage] = []
     if uses_content(config):
         # Loaded only for a config that classifies or caches (start-up time and memory).
@@ -40,12 +47,18 @@ def build_pipeline(config: Config, router: Router, dispatcher: Dispatcher, ledge
     if any(r.budget is not None for r in config.routes.values()):
         from .budget import BudgetStage
 
-        stages.append(BudgetStage(config, router, ledger))
+        stages.append(BudgetStage(config, router, ledger, shared.budgets if shared is not None else None,
+                                  clock=dispatcher.clock))
     if uses_content(config):
         old = previous.stage("cache") if previous is not None else None
-        cache = CacheStage(config, calls, old)  # type: ignore[arg-type]
+        cache = CacheStage(config, calls, old, shared.cache if shared is not None else None,  # type: ignore[arg-type]
+                           clock=dispatcher.clock)
         if cache.caches:
             stages.append(cache)
+    if shared is not None and any(p.limits.tpm for p in config.providers.values()):
+        from .limits import TokenUsageStage
+
+        stages.append(TokenUsageStage(config, shared.limits))
     if any(r.canary is not None for r in config.routes.values()):
         from .canary import CanaryStage
 

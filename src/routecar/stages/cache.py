@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 from ..config.model import CacheConfig, Config, RouteConfig
 from ..content import (CachedAnswer, ExactCache, SemanticCache, cache_controls, cache_key, is_cacheable,
                        semantic_scope)
+from ..shared.cache import SharedCache  # no redis import: see shared/
+from ..shared.results import UNAVAILABLE
 from .base import Stage
 from .content_calls import ContentCalls
 from .exchange import Exchange, StoredAnswer
@@ -50,7 +52,8 @@ class _Miss:
     scope: bytes
 
 
-def _route_caches(route: RouteConfig, cfg: Config, old: RouteCaches | None) -> RouteCaches | None:
+def _route_caches(route: RouteConfig, cfg: Config, old: RouteCaches | None,
+                  clock: Callable[[], float]) -> RouteCaches | None:
     cache: CacheConfig | None = route.cache
     if cache is None or (cache.exact is None and cache.semantic is None):
         return None
@@ -58,17 +61,41 @@ def _route_caches(route: RouteConfig, cfg: Config, old: RouteCaches | None) -> R
     key = (cache, embed_model)
     if old is not None and old.key == key:
         return old
-    return RouteCaches(key, ExactCache(cache.exact) if cache.exact is not None else None,
-                       SemanticCache(cache.semantic) if cache.semantic is not None else None)
+    return RouteCaches(key, ExactCache(cache.exact, clock) if cache.exact is not None else None,
+                       SemanticCache(cache.semantic, clock) if cache.semantic is not None else None)
+
+
+def _shared_value(stored: dict[str, Any], cost: float | None) -> bytes:
+    """What the shared cache holds: the answer and who made it, what it cost, when."""
+    return orjson.dumps({**stored, "cost_usd": cost, "stored_at_unix": time.time()})
+
+
+def _from_shared(raw: bytes, kind: str) -> StoredAnswer | None:
+    try:
+        meta = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None  # not ours (or from an incompatible build): a miss
+    if not isinstance(meta, dict) or not isinstance(meta.get("answer"), dict):
+        return None
+    age = max(0.0, time.time() - float(meta.get("stored_at_unix") or time.time()))
+    return StoredAnswer(meta["answer"], str(meta.get("slug") or ""), str(meta.get("provider") or ""),
+                        meta.get("upstream"), kind, age, meta.get("cost_usd"))
 
 
 class CacheStage(Stage):
     name = "cache"
 
-    def __init__(self, config: Config, calls: ContentCalls, previous: CacheStage | None = None) -> None:
+    def __init__(self, config: Config, calls: ContentCalls, previous: CacheStage | None = None,
+                 shared: SharedCache | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._calls = calls
+        # Routes whose exact cache is the fleet's (`exact.shared`): looked up in Redis; the
+        # local cache stands in while Redis is unavailable.
+        self._shared = shared
+        self._shared_routes = frozenset(
+            name for name, r in config.routes.items()
+            if shared is not None and r.cache is not None and r.cache.exact is not None and r.cache.exact.shared)
         old = previous.caches if previous is not None else {}
-        built = {name: _route_caches(route, config, old.get(name)) for name, route in config.routes.items()}
+        built = {name: _route_caches(route, config, old.get(name), clock) for name, route in config.routes.items()}
         self.caches: dict[str, RouteCaches] = {name: c for name, c in built.items() if c is not None}
         self._routes = frozenset(name for name in config.routes
                                  if any(r.name in self.caches for r in related(config, name)))
@@ -89,7 +116,18 @@ class CacheStage(Stage):
         route = plan.route or ""
         key = cache_key(route, routing.body)
         found, kind = None, "hit"
-        if caches.exact is not None:
+        if route in self._shared_routes:
+            assert self._shared is not None and caches.exact is not None
+            raw = await self._shared.get(route, key, caches.exact.cfg.ttl)
+            if isinstance(raw, bytes):
+                hit = _from_shared(raw, kind)
+                if hit is not None:
+                    ex.stored = hit
+                    ex.record.cache = ex.answer_headers[CACHE_HEADER] = kind
+                    return
+            elif raw is UNAVAILABLE:
+                found = caches.exact.get(key)  # this pod's own cache meanwhile
+        elif caches.exact is not None:
             found = caches.exact.get(key)
         vector: list[float] | None = None
         scope = b""
@@ -142,6 +180,11 @@ class CacheStage(Stage):
         stored = {"answer": answer, "slug": cand.slug, "provider": cand.deployment.provider,
                   "upstream": cand.deployment.model}
         raw = orjson.dumps(stored)
+        route = ex.plan.route if ex.plan is not None else None
+        if route in self._shared_routes and miss.caches.exact is not None:
+            exact = miss.caches.exact.cfg
+            assert self._shared is not None
+            self._shared.put(route, miss.key, _shared_value(stored, cost), exact.ttl, exact.max_entries, exact.max_bytes)
         if miss.caches.exact is not None:
             miss.caches.exact.put(miss.key, stored, cost, raw)
         if miss.caches.semantic is not None and miss.vector is not None:
