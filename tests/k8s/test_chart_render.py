@@ -92,7 +92,8 @@ def pre_stop_seconds(container: Obj) -> int:
 
 
 def test_ci_values_cover_every_mode() -> None:
-    assert {"native-values.yaml", "classic-values.yaml", "metrics-values.yaml", "minimal-values.yaml"} <= set(CI_VALUES)
+    assert {"native-values.yaml", "classic-values.yaml", "metrics-values.yaml", "minimal-values.yaml",
+            "shared-state-values.yaml"} <= set(CI_VALUES)
 
 
 def test_native_mode_runs_routecar_as_a_restartable_init_container() -> None:
@@ -278,12 +279,84 @@ def test_dashboard_charts_every_routecar_metric() -> None:
         (["--set", "config.server.admin_listen=0.0.0.0:9"], "do not set config.server.admin_listen"),
         (["--set", "adminBindAddress=127.0.0.1"], "must not be a loopback address"),
         (["--set", "config.route_log.path=/data/routes.db"], "must be under routeLog.mountPath"),
+        (["--set", "config.shared_state.redis.url=redis://redis:6379"], "do not set config.shared_state"),
+        (["--set", "sharedState.enabled=true"], "sharedState/redisUrlSecret/name"),
+        (["--set", "sharedState.onUnavailable=wait"], "sharedState/onUnavailable"),
+        (["--set", "sharedState.timeout=10s"], "sharedState/timeout"),
+        (["--set", "sharedState.keyPrefix=my app:"], "sharedState/keyPrefix"),
+        (["--set", "config.routes.default.cache.exact.shared=true"],
+         "config.routes.default.cache.exact.shared needs sharedState.enabled"),
+        (["--set", "sharedState.enabled=true", "--set", "sharedState.redisUrlSecret.name=r", "--set",
+          "example.enabled=true", "--set", "extraEnv[0].name=REDIS_URL", "--set", "extraEnv[0].value=redis://x"],
+         "extraEnv must not set REDIS_URL"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(args: list[str], message: str) -> None:
     done = helm("template", "rc", str(CHART), *args)
     assert done.returncode != 0
     assert message in done.stderr
+
+
+REDIS_URL = "redis://:s3cret@redis-master.platform:6379/0"
+
+
+def test_shared_state_is_off_by_default() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["sharedState"]["enabled"] is False
+    docs = render("native-values.yaml")
+    assert "shared_state" not in yaml.safe_load(sidecar_yaml(docs))
+    assert parse_config(sidecar_yaml(docs), env=FAKE_ENV).shared_state is None
+    assert "REDIS_URL" not in [e["name"] for e in routecar_container(pod_spec(docs))["env"]]
+
+
+def test_shared_state_takes_the_redis_url_from_the_existing_secret() -> None:
+    docs = render("shared-state-values.yaml")
+    env = {e["name"]: e for e in routecar_container(pod_spec(docs))["env"]}
+    assert env["REDIS_URL"] == {"name": "REDIS_URL",
+                                "valueFrom": {"secretKeyRef": {"name": "routecar-redis", "key": "redis-url"}}}
+    assert not [d for d in docs if d["kind"] == "Secret"]  # the chart never creates or reads it
+    text = sidecar_yaml(docs)
+    assert yaml.safe_load(text)["shared_state"] == {
+        "redis": {"url": "${REDIS_URL}", "key_prefix": "checkout:", "timeout": "100ms", "max_connections": 16},
+        "on_unavailable": "reject",
+    }
+    # routecar loads it: the URL (password included) comes from the environment at start-up.
+    config = parse_config(text, env={**FAKE_ENV, "REDIS_URL": REDIS_URL})
+    assert config.shared_state is not None
+    redis = config.shared_state.redis
+    assert (redis.url, redis.key_prefix, redis.timeout, redis.max_connections) == (REDIS_URL, "checkout:", 0.1, 16)
+    assert config.shared_state.on_unavailable == "reject"
+    assert config.routes["default"].cache.exact.shared is True
+    assert config.routes["default"].budget is not None
+    assert config.providers["openai"].limits.rpm == 5000
+
+
+def test_shared_state_defaults_render_a_loadable_config() -> None:
+    docs = render_chart(CHART, "--set", "sharedState.enabled=true", "--set", "sharedState.redisUrlSecret.name=r",
+                        "--set", "example.enabled=true")
+    config = parse_config(sidecar_yaml(docs), env={**FAKE_ENV, "REDIS_URL": "redis://redis:6379/0"})
+    assert config.shared_state is not None
+    redis = config.shared_state.redis
+    assert (redis.key_prefix, redis.timeout, redis.max_connections) == ("routecar:", 0.05, 8)
+    assert config.shared_state.on_unavailable == "local"
+    env = {e["name"]: e for e in routecar_container(pod_spec(docs))["env"]}
+    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "r", "key": "redis-url"}
+
+
+def test_shared_state_without_a_chart_config_still_gets_the_url() -> None:
+    # configMap.create: false: the team's own sidecar.yaml references ${REDIS_URL} itself.
+    docs = render_chart(CHART, "-f", str(CHART / "ci" / "minimal-values.yaml"), "--set", "sharedState.enabled=true",
+                        "--set", "sharedState.redisUrlSecret.name=r", "--set", "sharedState.redisUrlSecret.key=url")
+    env = {e["name"]: e for e in routecar_container(pod_spec(docs))["env"]}
+    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "r", "key": "url"}
+
+
+def test_the_chart_readme_documents_every_shared_state_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["sharedState"]
+    for key in values:
+        assert key in readme, key
+    assert "kubectl create secret generic" in readme and "redisUrlSecret" in readme
 
 
 APP_DEPLOYMENT = """\
@@ -352,6 +425,16 @@ def test_app_chart_injects_the_sidecar(app_chart: Path, mode: str) -> None:
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     config = parse_config(configmap["data"]["sidecar.yaml"], env=FAKE_ENV)
     assert spec["terminationGracePeriodSeconds"] >= pre_stop_seconds(sidecar) + config.server.drain_timeout
+
+
+def test_app_chart_shares_state_through_the_subchart_values(app_chart: Path) -> None:
+    docs = render_chart(app_chart, "--set", "routecar.sharedState.enabled=true",
+                        "--set", "routecar.sharedState.redisUrlSecret.name=platform-redis")
+    sidecar = routecar_container(one(docs, "Deployment", "-myapp")["spec"]["template"]["spec"])
+    env = {e["name"]: e for e in sidecar["env"]}
+    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "platform-redis", "key": "redis-url"}
+    configmap = one(docs, "ConfigMap", "-routecar")
+    assert yaml.safe_load(configmap["data"]["sidecar.yaml"])["shared_state"]["redis"]["url"] == "${REDIS_URL}"
 
 
 def test_the_readme_shows_the_tested_wiring() -> None:

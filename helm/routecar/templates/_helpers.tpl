@@ -79,7 +79,35 @@ would let the two silently disagree.
 {{- $_ := set $log "path" (printf "%s/%s" $mount $v.routeLog.file) -}}
 {{- end -}}
 {{- $_ := set $cfg "route_log" $log -}}
+{{- if hasKey $cfg "shared_state" -}}
+{{- fail "routecar: do not set config.shared_state; set sharedState.enabled and sharedState.* instead: the chart writes shared_state from them and gives the container the Redis URL from sharedState.redisUrlSecret" -}}
+{{- end -}}
+{{- $ss := $v.sharedState | default dict -}}
+{{- if $ss.enabled -}}
+{{- $_ := include "routecar.redisUrlSecretName" . -}}
+{{- $redis := dict "url" "${REDIS_URL}" "key_prefix" (toString $ss.keyPrefix) "timeout" (toString $ss.timeout) -}}
+{{- if hasKey $ss "maxConnections" -}}
+{{- $_ := set $redis "max_connections" (int $ss.maxConnections) -}}
+{{- end -}}
+{{- $_ := set $cfg "shared_state" (dict "redis" $redis "on_unavailable" $ss.onUnavailable) -}}
+{{- else -}}
+{{- range $name, $route := (get $cfg "routes" | default dict) -}}
+{{- $exact := dict -}}
+{{- if and (kindIs "map" $route) (kindIs "map" (get $route "cache")) -}}
+{{- $exact = get (get $route "cache") "exact" -}}
+{{- end -}}
+{{- if and (kindIs "map" $exact) (eq (toString (get $exact "shared")) "true") -}}
+{{- fail (printf "routecar: config.routes.%s.cache.exact.shared needs sharedState.enabled (a Redis to share the cache through)" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- toYaml $cfg -}}
+{{- end -}}
+
+{{/* The Secret holding the Redis URL: required once sharedState.enabled. */}}
+{{- define "routecar.redisUrlSecretName" -}}
+{{- $secret := (.values.sharedState | default dict).redisUrlSecret | default dict -}}
+{{- required "routecar: sharedState.redisUrlSecret.name is required when sharedState.enabled is true: an existing Secret holding the Redis URL (see the chart README)" $secret.name -}}
 {{- end -}}
 
 {{/* preStop + drain + padding: the pod's whole shutdown must fit in the grace period. */}}

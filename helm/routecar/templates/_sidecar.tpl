@@ -50,6 +50,20 @@ routecar/sidecar: {{ include "routecar.fullname" . }}
       valueFrom:
         fieldRef:
           fieldPath: status.podIP
+    {{- if ($v.sharedState | default dict).enabled }}
+    {{- range $v.extraEnv }}
+    {{- if eq (toString .name) "REDIS_URL" }}
+    {{- fail "routecar: extraEnv must not set REDIS_URL when sharedState.enabled is true: the chart sets it from sharedState.redisUrlSecret" }}
+    {{- end }}
+    {{- end }}
+    # shared_state.redis.url in sidecar.yaml is "${REDIS_URL}": the URL and its password stay
+    # in the Secret.
+    - name: REDIS_URL
+      valueFrom:
+        secretKeyRef:
+          name: {{ include "routecar.redisUrlSecretName" . }}
+          key: {{ $v.sharedState.redisUrlSecret.key | default "redis-url" }}
+    {{- end }}
     {{- with $v.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
