@@ -101,6 +101,15 @@ def _db_command(module: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.markdown:
+        from .config.docs import render_markdown as render
+    else:
+        from .config.schema import render_json as render
+    sys.stdout.write(render())
+    return 0
+
+
 def cmd_state(args: argparse.Namespace) -> int:
     import json
     import urllib.error
@@ -139,7 +148,7 @@ def cmd_fake_provider(args: argparse.Namespace) -> int:
 _ROUTELOG_COMMANDS = (("logs", "cli_logs", "tail the route log"),
                       ("stats", "cli_stats", "per-group request statistics"),
                       ("explain", "cli_explain", "the whole decision for one request"))
-COMMANDS = ("serve", "check", "logs", "stats", "explain", "state", "demo", "fake-provider")
+COMMANDS = ("serve", "check", "schema", "logs", "stats", "explain", "state", "demo", "fake-provider")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -157,6 +166,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate a config without serving")
     _add_config(p)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("schema", help="print the JSON Schema (draft 2020-12) of sidecar.yaml")
+    p.add_argument("--markdown", action="store_true", help="print the configuration reference (docs/configuration.md) instead")
+    p.set_defaults(func=cmd_schema)
 
     for name, module_name, helptext in _ROUTELOG_COMMANDS:
         p = sub.add_parser(name, help=helptext)

@@ -4,6 +4,10 @@ Every module of routecar may import a piece of this package (a CLI flag parses i
 with `config.durations`), and importing any piece runs this file first: so it imports nothing
 itself, and the package-level names below load their module (the YAML loader and all
 section parsers, for `load_config`) on first use.
+
+Every key of the file is declared once, in the section modules that definitions.py lists; the
+loader, the JSON Schema (`routecar schema`) and docs/configuration.md all come from those
+declarations. definitions.py says how to add a key.
 """
 
 from __future__ import annotations

@@ -6,18 +6,12 @@ Credentials are reported only as "set" or "unset", and header values not at all.
 from __future__ import annotations
 
 from .durations import format_duration as dur
+from .durations import format_size
 from .model import BreakerConfig, Config, HealthCheckConfig, ModelConfig, RouteConfig
 
 
 def _money(usd: float) -> str:
     return f"${usd:.2f}" if round(usd, 2) == usd else f"${usd:g}"
-
-
-def _size(n: int) -> str:
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= size and n % size == 0:
-            return f"{n // size}{unit}"
-    return f"{n}B"
 
 
 def _breaker(b: BreakerConfig) -> str:
@@ -99,7 +93,7 @@ def format_config(config: Config) -> str:
     s = config.server
     out = [
         f"config {config.source or '<string>'} (hash {config.hash or '-'})",
-        f"server: listen {s.listen}, admin {s.admin_listen}, max body {_size(s.max_body_bytes)}, "
+        f"server: listen {s.listen}, admin {s.admin_listen}, max body {format_size(s.max_body_bytes)}, "
         f"drain {dur(s.drain_timeout)}",
         "",
         "providers:",

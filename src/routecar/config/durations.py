@@ -103,6 +103,14 @@ def parse_size(value: Any, path: str) -> int:
     return int(size)
 
 
+def format_size(size: int) -> str:
+    """The inverse of parse_size for display, in binary units when exact: 8388608 -> "8MiB"."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size}B"
+
+
 def format_duration(seconds: float) -> str:
     """The inverse of parse_duration for display: 0.25 -> "250ms", 5400 -> "1h30m"."""
     if seconds < 1:

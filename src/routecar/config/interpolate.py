@@ -13,6 +13,8 @@ from typing import Any, Mapping
 from .fields import Interpolated, Issues, at, join
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A reference as the JSON Schema recognizes one (unanchored: it may sit inside a longer string).
+REFERENCE_PATTERN = r"\$\{" + _NAME.pattern + r"(:-[^}]*)?\}"
 
 
 def _is_api_key(path: tuple[str, ...]) -> bool:

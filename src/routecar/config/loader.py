@@ -1,9 +1,10 @@
 """`sidecar.yaml` into one frozen, validated `Config`.
 
 Parsing runs in three steps: YAML (syntax errors carry line and column), `${VAR}` interpolation
-of string values, then each section's parser. Every parser records problems in one `Issues`
-list and carries on, so the SRE sees every error at once; a config with any error is refused
-whole and the caller keeps serving the old one.
+of string values, then each section's builder (see definitions.py), in the order their
+references need: providers read resilience's breaker, models read providers, and so on. Every
+builder records problems in one `Issues` list and carries on, so the SRE sees every error at
+once; a config with any error is refused whole and the caller keeps serving the old one.
 """
 
 from __future__ import annotations
@@ -16,18 +17,21 @@ from typing import Any, Mapping
 
 import yaml
 
+from .classifiers_section import build_classifiers
+from .definitions import SECTIONS, SIDECAR
 from .errors import ConfigError, found
-from .fields import Issues, Node
+from .fields import Issues
 from .interpolate import interpolate
 from .model import Config, ModelConfig
-from .models_section import parse_classifiers, parse_models
-from .routes import parse_routes
-from .sections import parse_providers, parse_resilience, parse_route_log, parse_server
-from .shared_state import check_shared_routes, parse_shared_state
+from .models_section import build_models
+from .providers_section import build_providers
+from .resilience_section import build_resilience
+from .route_log_section import build_route_log
+from .routes import build_routes
+from .server_section import build_server
+from .shared_state import build_shared_state, check_shared_routes
 
 __all__ = ["ConfigError", "load_config", "parse_config"]
-
-TOP_KEYS = ("server", "providers", "models", "routes", "classifiers", "resilience", "route_log", "shared_state")
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -72,7 +76,7 @@ def _read_yaml(text: str, source: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([f"{source}: must be a mapping of sections ({', '.join(TOP_KEYS)}), got {found(data)}"])
+        raise ConfigError([f"{source}: must be a mapping of sections ({', '.join(SECTIONS)}), got {found(data)}"])
     return data
 
 
@@ -86,18 +90,16 @@ def _unused_providers(issues: Issues, providers: Mapping[str, Any], models: Mapp
 def _build(tree: dict[Any, Any], raw: bytes, source: str, env: Mapping[str, str], base_dir: Path) -> Config:
     issues = Issues()
     tree = interpolate(tree, env, issues)
-    top = Node.of(issues, tree, "", TOP_KEYS)
-    if top is None:  # unreachable: _read_yaml returned a mapping
-        raise ConfigError(issues.errors)
-    resilience = parse_resilience(issues, top.get("resilience"))
-    providers = parse_providers(issues, top.get("providers"), base_dir, resilience)
-    models = parse_models(issues, top.get("models"), providers)
-    classifiers = parse_classifiers(issues, top.get("classifiers"), models)
-    routes = parse_routes(issues, top.get("routes"), models, classifiers)
-    server = parse_server(issues, top.get("server"))
-    route_log = parse_route_log(issues, top.get("route_log"))
-    shared_state = parse_shared_state(issues, top.get("shared_state"))
-    check_shared_routes(issues, routes, top.get("shared_state"))
+    SIDECAR.check_keys(tree, "", issues)
+    resilience = build_resilience(issues, tree.get("resilience"))
+    providers = build_providers(issues, tree.get("providers"), base_dir, resilience)
+    models = build_models(issues, tree.get("models"), providers)
+    classifiers = build_classifiers(issues, tree.get("classifiers"), models)
+    routes = build_routes(issues, tree.get("routes"), models, classifiers)
+    server = build_server(issues, tree.get("server"))
+    route_log = build_route_log(issues, tree.get("route_log"))
+    shared_state = build_shared_state(issues, tree.get("shared_state"))
+    check_shared_routes(issues, routes, tree.get("shared_state"))
     if issues.errors:
         raise ConfigError(issues.errors)
     _unused_providers(issues, providers, models)

@@ -1,128 +1,98 @@
-"""The `models` section (what can answer, where, at what price) and the `classifiers` section.
+"""The `models` section: what can answer, where, at what price.
 
 What a model entry leaves out comes from the bundled catalog (model_catalog.py)."""
 
 from __future__ import annotations
 
-import re
-from types import MappingProxyType
 from typing import Any, Mapping
 
-from .errors import found
-from .fields import Issues, Node, join, unknown
-from .model import CAPABILITIES, ClassifierConfig, Deployment, ModelConfig, Price, ProviderConfig
+from .fields import Issues, unknown
+from .kinds import INVALID, Enum, Int, Number, Str
+from .model import CAPABILITIES, Deployment, ModelConfig, Price, ProviderConfig
 from .model_catalog import catalog_defaults
+from .shapes import Entries, Key, List, Map, Object, Values
 
 # Slugs are what apps put in `model`: anything without whitespace ("meta-llama/Llama-3-8b" too).
-SLUG_RE = re.compile(r"\S+")
-MODEL_KEYS = ("price", "context_window", "max_output_tokens", "capabilities", "quality", "deployments", "fallbacks")
-CLASSIFIER_TYPES = ("heuristic", "llm", "embedding")
-HEURISTIC_LABELS = ("simple", "moderate", "complex")
-_CLASSIFIER_KEYS = {
-    "heuristic": ("type",),
-    "llm": ("type", "model", "labels", "timeout", "default", "prompt"),
-    "embedding": ("type", "model", "labels", "min_similarity", "default", "timeout"),
-}
+# Route and classifier names follow the same rule.
+SLUG_PATTERN = r"\S+"
+SLUG_MESSAGE = "names must be non-empty strings without spaces, got {found}"
+
+PRICE = Object(
+    Key("input", Number(min=0), "USD per 1M prompt tokens"),
+    Key("output", Number(min=0), "USD per 1M completion tokens"),
+    Key("cached_input", Number(min=0), "USD per 1M cached prompt tokens (default: the input price)"),
+    defaults=Price,
+    name="price",
+)
+
+DEPLOYMENT = Object(
+    Key("provider", Str(), "name of a provider in `providers`", required=True),
+    Key("model", Str(), "model name the provider knows (default: the slug)"),
+    Key("weight", Number(gt=0), "share of traffic among the model's healthy deployments"),
+    defaults=Deployment,
+    name="deployment",
+)
+
+MODEL = Object(
+    Key("price", PRICE, "USD per 1M tokens; the catalog's price when left out"),
+    Key("context_window", Int(min=1), "prompt + completion tokens it takes (default: from the catalog)"),
+    Key("max_output_tokens", Int(min=1), "most completion tokens it produces (default: from the catalog)"),
+    Key("capabilities", List(Enum(CAPABILITIES, say_type=True)),
+        "what it can do; requests needing more skip it (default: from the catalog, else this)"),
+    Key("quality", Number(), "ranking input of the quality and balanced strategies, 0 to 1 (default: from the catalog)"),
+    Key("deployments", List(DEPLOYMENT, min_items=1), "where it is served", required=True),
+    Key("fallbacks", List(Str(), unique=True), "models tried in order when every deployment fails or is unavailable"),
+    defaults=ModelConfig,
+    name="model",
+    doc="a model apps may name, with its deployments",
+)
+
+MODELS = Map(
+    MODEL,
+    placeholder="SLUG",
+    key_pattern=SLUG_PATTERN,
+    key_message=SLUG_MESSAGE,
+    min_items=1,
+    empty_message="is required: at least one model",
+    example="""\
+models:
+  gpt-4o-mini:
+    price: {input: 0.15, output: 0.60}          # USD per 1M tokens
+    context_window: 128000
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, weight: 3}
+      - {provider: local,  model: qwen2.5-7b,  weight: 1}
+    fallbacks: [claude-haiku]
+  claude-haiku:
+    price: {input: 0.80, output: 4.00}
+    deployments:
+      - {provider: anthropic, model: claude-3-5-haiku-latest}
+  embed-small:
+    capabilities: [embeddings]
+    deployments:
+      - {provider: openai, model: text-embedding-3-small}
+""",
+)
 
 
-def valid_names(issues: Issues, section: str, data: dict[Any, Any]) -> list[str]:
-    """The usable names of a `models`/`routes`/`classifiers` mapping; bad ones are errors."""
-    names: list[str] = []
-    for name in data:
-        if isinstance(name, str) and SLUG_RE.fullmatch(name):
-            names.append(name)
-        else:
-            issues.error(join(section, name), f"names must be non-empty strings without spaces, got {found(name)}")
-    return names
-
-
-def _deployments(m: Node, slug: str, providers: Mapping[str, ProviderConfig]) -> tuple[Deployment, ...]:
+def _deployments(issues: Issues, v: Values, slug: str, providers: Mapping[str, ProviderConfig]) -> tuple[Deployment, ...]:
     out: list[Deployment] = []
     seen: dict[str, str] = {}
-    for path, item in m.list("deployments", required=True):
-        d = Node.of(m.issues, item, path, ("provider", "model", "weight"), required=("provider",))
-        if d is None:
+    for path, d in v.located("deployments"):
+        provider = d["provider"]
+        if provider is None:
             continue
-        provider = d.str("provider")
-        if provider is not None and provider not in providers:
-            d.error("provider", unknown("provider", provider, providers))
+        if provider not in providers:
+            issues.error(d.path_of("provider"), unknown("provider", provider, providers))
             continue
-        upstream = d.str("model", slug) or slug
-        weight = d.number("weight", 1.0, gt=0)
-        if provider is None or weight is None:
-            continue
-        deployment = Deployment(provider, upstream, weight)
+        deployment = Deployment(provider, d["model"] or slug, d["weight"])
         if deployment.id in seen:
             # Health state is keyed by provider/model: two entries would share one breaker.
-            m.issues.error(path, f"duplicates {seen[deployment.id]} ({deployment.id})")
+            issues.error(path, f"duplicates {seen[deployment.id]} ({deployment.id})")
             continue
         seen[deployment.id] = path
         out.append(deployment)
     return tuple(out)
-
-
-def _capabilities(m: Node) -> frozenset[str] | None:
-    if not m.has("capabilities"):
-        return None
-    caps: set[str] = set()
-    for path, item in m.list("capabilities"):
-        if isinstance(item, str) and item in CAPABILITIES:
-            caps.add(item)
-        else:
-            m.issues.error(path, f"must be one of {', '.join(CAPABILITIES)}, got {found(item)}")
-    return frozenset(caps)
-
-
-def parse_model(
-    issues: Issues, slug: str, value: Any, slugs: list[str], providers: Mapping[str, ProviderConfig]
-) -> ModelConfig | None:
-    m = Node.of(issues, value, f"models.{slug}", MODEL_KEYS, required=("deployments",))
-    if m is None:
-        return None
-    # What the file leaves out comes from the bundled catalog (by slug, else by the
-    # deployments' upstream names); whatever the file says wins, field by field.
-    defaults = catalog_defaults(slug, _upstream_names(m.get("deployments"), slug))
-    price = _catalog_price(defaults)
-    p = m.section("price", ("input", "output", "cached_input"))
-    if p is not None:
-        price = Price(
-            input=p.number("input", 0.0, min=0) or 0.0,
-            output=p.number("output", 0.0, min=0) or 0.0,
-            cached_input=p.number("cached_input", None, min=0),
-        )
-    context_window = m.int("context_window", None, min=1)
-    max_output = m.int("max_output_tokens", None, min=1)
-    if context_window and max_output and max_output > context_window:
-        m.error("max_output_tokens", f"must be <= context_window ({context_window}), got {max_output}")
-    if context_window is None and not m.has("context_window"):
-        context_window = defaults.get("context_window")
-    if max_output is None and not m.has("max_output_tokens") and defaults.get("max_output_tokens"):
-        # A catalog cap never exceeds a window the file set smaller.
-        max_output = min(defaults["max_output_tokens"], context_window or defaults["max_output_tokens"])
-    deployments = _deployments(m, slug, providers)
-    fallbacks = m.names("fallbacks", "model", slugs)
-    if slug in fallbacks:
-        m.error("fallbacks", f"a model cannot fall back to itself ({slug!r})")
-        fallbacks = tuple(f for f in fallbacks if f != slug)
-    extra: dict[str, Any] = {}
-    caps = _capabilities(m)
-    if caps is None and defaults.get("capabilities"):
-        caps = frozenset(c for c in defaults["capabilities"] if c in CAPABILITIES)
-    if caps is not None:
-        extra["capabilities"] = caps
-    quality = m.number("quality", None)
-    if quality is None and not m.has("quality"):
-        quality = defaults.get("quality")
-    return ModelConfig(
-        slug=slug,
-        deployments=deployments,
-        price=price,
-        context_window=context_window,
-        max_output_tokens=max_output,
-        quality=quality,
-        fallbacks=fallbacks,
-        **extra,
-    )
 
 
 def _upstream_names(raw: Any, slug: str) -> list[str]:
@@ -139,6 +109,49 @@ def _catalog_price(defaults: Mapping[str, Any]) -> Price:
     cached = price.get("cached_input")
     return Price(input=float(price.get("input", 0.0)), output=float(price.get("output", 0.0)),
                  cached_input=None if cached is None else float(cached))
+
+
+def _model(issues: Issues, slug: str, v: Values, slugs: list[str], providers: Mapping[str, ProviderConfig]) -> ModelConfig:
+    # What the file leaves out comes from the bundled catalog (by slug, else by the
+    # deployments' upstream names); whatever the file says wins, field by field.
+    defaults = catalog_defaults(slug, _upstream_names(v.raw.get("deployments"), slug))
+    price = Price(**v["price"]) if "price" in v.given else _catalog_price(defaults)
+    context_window = v["context_window"]
+    max_output = v["max_output_tokens"]
+    if context_window and max_output and max_output > context_window:
+        issues.error(v.path_of("max_output_tokens"), f"must be <= context_window ({context_window}), got {max_output}")
+    if v.raw.get("context_window") is None:
+        context_window = defaults.get("context_window")
+    if v.raw.get("max_output_tokens") is None and defaults.get("max_output_tokens"):
+        # A catalog cap never exceeds a window the file set smaller.
+        max_output = min(defaults["max_output_tokens"], context_window or defaults["max_output_tokens"])
+    fallbacks = []
+    for path, target in v.located("fallbacks"):
+        if target not in slugs:
+            issues.error(path, unknown("model", target, slugs))
+        elif target == slug:
+            issues.error(v.path_of("fallbacks"), f"a model cannot fall back to itself ({slug!r})")
+        else:
+            fallbacks.append(target)
+    if "capabilities" in v.given:
+        capabilities = frozenset(v["capabilities"])
+    elif defaults.get("capabilities"):
+        capabilities = frozenset(c for c in defaults["capabilities"] if c in CAPABILITIES)
+    else:
+        capabilities = v["capabilities"]
+    quality = v["quality"]
+    if v.raw.get("quality") is None:
+        quality = defaults.get("quality")
+    return ModelConfig(
+        slug=slug,
+        deployments=_deployments(issues, v, slug, providers),
+        price=price,
+        context_window=context_window,
+        max_output_tokens=max_output,
+        capabilities=capabilities,
+        quality=quality,
+        fallbacks=tuple(fallbacks),
+    )
 
 
 def _fallback_checks(issues: Issues, models: Mapping[str, ModelConfig]) -> None:
@@ -176,108 +189,11 @@ def _cycles_from(start: str, models: Mapping[str, ModelConfig]) -> list[list[str
     return found_cycles
 
 
-def parse_models(issues: Issues, value: Any, providers: Mapping[str, ProviderConfig]) -> dict[str, ModelConfig]:
-    n = Node.of(issues, value, "models", None)
-    out: dict[str, ModelConfig] = {}
-    if n is None:
-        return out
-    if not n.data:
-        issues.error("models", "is required: at least one model")
-    slugs = valid_names(issues, "models", n.data)
-    for slug in slugs:
-        model = parse_model(issues, slug, n.data[slug], slugs, providers)
-        if model is not None:
-            out[slug] = model
+def build_models(issues: Issues, value: Any, providers: Mapping[str, ProviderConfig]) -> dict[str, ModelConfig]:
+    entries = MODELS.parse(value, "models", issues)
+    if entries is INVALID:
+        return {}
+    assert isinstance(entries, Entries)
+    out = {slug: _model(issues, slug, v, entries.names, providers) for slug, v in entries.items()}
     _fallback_checks(issues, out)
-    return out
-
-
-def classifier_labels(c: ClassifierConfig) -> tuple[str, ...]:
-    """The labels a classifier may produce, which `class.NAME` rule conditions may name."""
-    if c.type == "heuristic":
-        return HEURISTIC_LABELS
-    labels = tuple(c.labels or ())
-    return (*labels, c.default) if c.default and c.default not in labels else labels
-
-
-def _llm_labels(n: Node) -> tuple[str, ...]:
-    labels: list[str] = []
-    for path, item in n.list("labels", required=True):
-        if not isinstance(item, str) or not item:
-            n.issues.error(path, f"must be a non-empty string, got {found(item)}")
-        elif item in labels:
-            n.issues.error(path, f"{item!r} is listed twice")
-        else:
-            labels.append(str(item))
-    return tuple(labels)
-
-
-def _embedding_labels(n: Node) -> Mapping[str, tuple[str, ...]]:
-    labels: dict[str, tuple[str, ...]] = {}
-    node = n.node("labels", None)
-    if node is None or not n.has("labels"):
-        return MappingProxyType(labels)
-    if not node.data:
-        n.error("labels", "must not be empty")
-    for label in node.data:
-        if not isinstance(label, str) or not label:
-            n.issues.error(join(node.path, label), "labels must be non-empty strings")
-            continue
-        examples: list[str] = []
-        for example_path, example in node.list(label, required=True):
-            if isinstance(example, str) and example.strip():
-                examples.append(str(example))
-            else:
-                n.issues.error(example_path, f"must be a non-empty example prompt, got {found(example)}")
-        labels[label] = tuple(examples)
-    return MappingProxyType(labels)
-
-
-def parse_classifier(
-    issues: Issues, name: str, value: Any, models: Mapping[str, ModelConfig]
-) -> ClassifierConfig | None:
-    path = f"classifiers.{name}"
-    raw_type = value.get("type") if isinstance(value, dict) else None
-    kind = raw_type if raw_type in _CLASSIFIER_KEYS else None
-    keys = _CLASSIFIER_KEYS[kind] if kind else tuple({k for ks in _CLASSIFIER_KEYS.values() for k in ks})
-    required = ("type", "model", "labels") if kind in ("llm", "embedding") else ("type",)
-    n = Node.of(issues, value, path, keys, required=required)
-    if n is None:
-        return None
-    n.str("type", choices=CLASSIFIER_TYPES)
-    if kind is None:
-        return None
-    if kind == "heuristic":
-        return ClassifierConfig(name=name, type=kind, labels=HEURISTIC_LABELS)
-    model = n.str("model")
-    if model is not None and model not in models:
-        n.error("model", unknown("model", model, models))
-    elif model is not None and (kind == "embedding") != models[model].is_embedding:
-        need = "an embeddings model (capabilities: [embeddings])" if kind == "embedding" else "a chat model"
-        n.error("model", f"an {kind} classifier needs {need}; {model!r} is not one")
-    labels: Any = _llm_labels(n) if kind == "llm" else _embedding_labels(n)
-    default = n.str("default")
-    if kind == "llm" and default is not None and labels and default not in labels:
-        n.error("default", f"must be one of the labels ({', '.join(labels)}), got {default!r}")
-    return ClassifierConfig(
-        name=name,
-        type=kind,
-        model=model,
-        labels=labels,
-        timeout=n.duration("timeout", 0.3, positive=True) or 0.3,
-        min_similarity=n.rate("min_similarity", 0.6),
-        default=default,
-        prompt=n.str("prompt") if kind == "llm" else None,
-    )
-
-
-def parse_classifiers(issues: Issues, value: Any, models: Mapping[str, ModelConfig]) -> dict[str, ClassifierConfig]:
-    n = Node.of(issues, value, "classifiers", None)
-    out: dict[str, ClassifierConfig] = {}
-    if n is None:
-        return out
-    for name in valid_names(issues, "classifiers", n.data):
-        classifier = parse_classifier(issues, name, n.data[name], models)
-        if classifier is not None:
-            out[name] = classifier
     return out

@@ -1,133 +1,160 @@
 """Route rules (`when` conditions, `then` actions) and cascade checks.
 
-Regexes are compiled here, once per config load, so a bad pattern is a config error with the
-regex engine's own message, and the router never compiles on the request path. The compiled
-`re.Pattern` is stored under `matches` (it works with both `pattern.search(text)` and
+Regexes are compiled here, once per config load (see kinds.Regex). The compiled `re.Pattern`
+is stored under `matches` (it works with both `pattern.search(text)` and
 `re.search(pattern, text)`).
 """
 
 from __future__ import annotations
 
-import re
 from types import MappingProxyType
 from typing import Any, Collection, Mapping
 
+from .classifiers_section import classifier_labels
 from .errors import found
-from .fields import Node, join, suggest, unknown
+from .fields import Issues, suggest, unknown
+from .kinds import INVALID, Bool, Defs, Enum, Int, Kind, Regex, Schema, Str, with_env
 from .model import STRATEGIES, CascadeConfig, ClassifierConfig, Rule, RuleAction
-from .models_section import classifier_labels
+from .shapes import Key, List, Object, Values
 
-_BOOL_CONDITIONS = ("has_tools", "has_images", "json_mode")
-_INT_CONDITIONS = ("prompt_tokens_gt", "prompt_tokens_lt")
-CONDITIONS = ("tags.KEY", *_INT_CONDITIONS, *_BOOL_CONDITIONS, "matches", "class.NAME")
 CASCADE_CHECKS = ("json", "json_schema", "finish_reason", "non_empty")
 
 
-def compile_regex(n: Node, key: str) -> re.Pattern[str] | None:
-    pattern = n.str(key, allow_empty=False)
-    if pattern is None:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        n.error(key, f"invalid regex {pattern!r}: {exc}")
-        return None
+def _unknown_condition(key: Any, path: str, issues: Issues) -> None:
+    if key in ("tags", "class"):
+        example = "tags.team: billing" if key == "tags" else "class.difficulty: complex"
+        issues.error(path, f"write one condition per {key} key, e.g. `{example}`")
+        return
+    listed = ", ".join(k.name for k in WHEN.keys)
+    hint = suggest(key, [k.name for k in WHEN.keys]) if isinstance(key, str) else ""
+    issues.error(path, f"unknown condition{hint} (conditions: {listed})")
 
 
-def _label(w: Node, key: str, kind: str) -> str | None:
-    value = w.get(key)
-    if isinstance(value, str) and value:
-        return str(value)
-    w.error(key, f"must be a {kind} (a non-empty string), got {found(value)}")
-    return None
+# A rule holds when every condition written holds; a condition left out is no condition.
+WHEN = Object(
+    Key("tags.KEY", Str(what="a tag value"), "the request's tag KEY (x-routecar-tags) has this value",
+        pattern=r"tags\..+"),
+    Key("prompt_tokens_gt", Int(min=0), "the prompt has more tokens than this"),
+    Key("prompt_tokens_lt", Int(min=0), "the prompt has fewer tokens than this"),
+    Key("has_tools", Bool(), "the request offers tools (true) or does not (false)"),
+    Key("has_images", Bool(), "the request carries images (true) or does not (false)"),
+    Key("json_mode", Bool(), "the request asks for JSON output (true) or does not (false)"),
+    Key("matches", Regex(), "regex that matches the last user message (Python syntax, e.g. (?i) for any case)"),
+    Key("class.NAME", Str(what="a classifier label"), "classifier NAME labelled the request with this label",
+        pattern=r"class\..+"),
+    sparse=True,
+    on_unknown=_unknown_condition,
+    name="rule_when",
+)
+
+THEN = Object(
+    Key("candidates", List(Str(), min_items=1, unique=True), "narrow the candidates to these models"),
+    Key("strategy", Enum(STRATEGIES), "rank with this strategy instead"),
+    Key("model", Str(), "pin this one model"),
+    name="rule_then",
+)
+
+RULE = Object(
+    Key("when", WHEN, "conditions, all of which must hold ({} matches every request)", required=True),
+    Key("then", THEN, "what to do: candidates, strategy or model", required=True),
+    name="rule",
+)
+
+RULES = List(RULE)
 
 
-def _when(w: Node, classifiers: Mapping[str, ClassifierConfig]) -> dict[str, Any]:
-    cond: dict[str, Any] = {}
-    for key in list(w.data):
-        path = join(w.path, key)
-        if not isinstance(key, str):
-            w.issues.error(path, f"unknown condition (conditions: {', '.join(CONDITIONS)})")
-        elif key.startswith("tags.") and len(key) > 5:
-            cond[key] = _label(w, key, "tag value")
-        elif key.startswith("class.") and len(key) > 6:
-            name = key[6:]
-            label = _label(w, key, "classifier label")
-            classifier = classifiers.get(name)
-            if classifier is None:
-                w.issues.error(path, unknown("classifier", name, classifiers))
-            elif label is not None:
-                labels = classifier_labels(classifier)
-                if labels and label not in labels:
-                    known = f"(labels: {', '.join(labels)}){suggest(label, labels)}"
-                    w.issues.error(path, f"classifier {name!r} has no label {label!r} {known}")
-            cond[key] = label
-        elif key in _INT_CONDITIONS:
-            cond[key] = w.int(key, None, min=0)
-        elif key in _BOOL_CONDITIONS:
-            cond[key] = w.bool(key, False)
-        elif key == "matches":
-            cond[key] = compile_regex(w, key)
-        elif key in ("tags", "class"):
-            example = "tags.team: billing" if key == "tags" else "class.difficulty: complex"
-            w.issues.error(path, f"write one condition per {key} key, e.g. `{example}`")
+class CascadeCheck(Kind):
+    """One check of a cascade step's answer: a name, or {regex: PATTERN}."""
+
+    REGEX = Object(Key("regex", Regex(), "the answer must match this regex", required=True), name="regex_check")
+
+    def parse(self, value: Any, path: str, issues: Issues) -> Any:
+        if isinstance(value, str) and value in CASCADE_CHECKS:
+            return str(value)
+        if isinstance(value, dict):
+            v = self.REGEX.parse(value, path, issues)
+            if v is INVALID or v["regex"] is None:
+                return INVALID
+            return ("regex", v["regex"].pattern)
+        hint = suggest(value, CASCADE_CHECKS) if isinstance(value, str) else ""
+        expected = f"one of {', '.join(CASCADE_CHECKS)} or {{regex: PATTERN}}"
+        return self.error(issues, path, f"must be {expected}, got {found(value)}{hint}")
+
+    def schema(self, defs: Defs) -> Schema:
+        return with_env(defs, {"enum": list(CASCADE_CHECKS)}, self.REGEX.json(defs))
+
+    def type_name(self) -> str:
+        return "one of " + ", ".join(f"`{c}`" for c in CASCADE_CHECKS) + " or `{regex: PATTERN}`"
+
+    def show(self, value: Any) -> Any:
+        return {"regex": value[1]} if isinstance(value, tuple) else value
+
+
+CASCADE = Object(
+    Key("checks", List(CascadeCheck(), min_items=1),
+        "checks an answer must pass, else the next (larger) candidate is asked"),
+    defaults=CascadeConfig,
+    name="cascade",
+)
+
+
+def _when(issues: Issues, w: Values, classifiers: Mapping[str, ClassifierConfig]) -> dict[str, Any]:
+    cond = dict(w)
+    for key, label in w.items():
+        if not key.startswith("class."):
+            continue
+        name = key[6:]
+        classifier = classifiers.get(name)
+        if classifier is None:
+            issues.error(w.path_of(key), unknown("classifier", name, classifiers))
         else:
-            w.issues.error(path, f"unknown condition{suggest(key, CONDITIONS)} (conditions: {', '.join(CONDITIONS)})")
+            labels = classifier_labels(classifier)
+            if labels and label not in labels:
+                known = f"(labels: {', '.join(labels)}){suggest(label, labels)}"
+                issues.error(w.path_of(key), f"classifier {name!r} has no label {label!r} {known}")
     gt, lt = cond.get("prompt_tokens_gt"), cond.get("prompt_tokens_lt")
     if gt is not None and lt is not None and lt <= gt + 1:
-        w.error("prompt_tokens_lt", f"no prompt size is > {gt} and < {lt}; this rule can never match")
+        issues.error(w.path_of("prompt_tokens_lt"), f"no prompt size is > {gt} and < {lt}; this rule can never match")
     return cond
 
 
-def _then(t: Node, models: Collection[str]) -> RuleAction:
-    if not t.data:
-        t.issues.error(t.path, "must set at least one of candidates, strategy, model")
-    candidates = t.names("candidates", "model", models, required=True) if "candidates" in t.data else None
-    model = t.str("model")
+def _then(issues: Issues, t: Values, models: Collection[str]) -> RuleAction:
+    if not t.raw:
+        issues.error(t.path, "must set at least one of candidates, strategy, model")
+    candidates = None
+    if "candidates" in t.given:
+        candidates = []
+        for path, slug in t.located("candidates"):
+            if slug in models:
+                candidates.append(slug)
+            else:
+                issues.error(path, unknown("model", slug, models))
+    model = t["model"]
     if model is not None and model not in models:
-        t.error("model", unknown("model", model, models))
+        issues.error(t.path_of("model"), unknown("model", model, models))
     if model is not None and candidates is not None:
-        t.error("model", "set either model (pin one) or candidates (narrow the list), not both")
-    return RuleAction(candidates=candidates, strategy=t.str("strategy", choices=STRATEGIES), model=model)
+        issues.error(t.path_of("model"), "set either model (pin one) or candidates (narrow the list), not both")
+    return RuleAction(candidates=None if candidates is None else tuple(candidates), strategy=t["strategy"], model=model)
 
 
-def parse_rules(r: Node, models: Collection[str], classifiers: Mapping[str, ClassifierConfig]) -> tuple[Rule, ...]:
+def build_rules(
+    issues: Issues, r: Values, models: Collection[str], classifiers: Mapping[str, ClassifierConfig]
+) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     catch_all: str | None = None
-    for path, item in r.list("rules"):
-        n = Node.of(r.issues, item, path, ("when", "then"), required=("when", "then"))
-        if n is None:
-            continue
+    for path, rule in r.located("rules"):
         if catch_all is not None:
-            r.issues.warn(path, f"unreachable: {catch_all} has an empty `when` and matches every request")
-        w = n.node("when", None)
-        t = n.node("then", ("candidates", "strategy", "model"))
-        if w is None or t is None or not n.has("then"):
-            continue
-        if not w.data and n.has("when") and catch_all is None:
+            issues.warn(path, f"unreachable: {catch_all} has an empty `when` and matches every request")
+        if "when" not in rule.given or "then" not in rule.given:
+            continue  # missing or not a mapping: already an error
+        if not rule["when"] and catch_all is None:
             catch_all = path
-        rules.append(Rule(when=MappingProxyType(_when(w, classifiers)), then=_then(t, models)))
+        rules.append(Rule(when=MappingProxyType(_when(issues, rule["when"], classifiers)),
+                          then=_then(issues, rule["then"], models)))
     return tuple(rules)
 
 
-def parse_cascade(r: Node) -> CascadeConfig | None:
-    c = r.section("cascade", ("checks",))
-    if c is None:
+def build_cascade(r: Values) -> CascadeConfig | None:
+    if "cascade" not in r.given:
         return None
-    if not c.has("checks"):
-        return CascadeConfig()
-    checks: list[str | tuple[str, str]] = []
-    for path, item in c.list("checks", required=True):
-        if isinstance(item, str) and item in CASCADE_CHECKS:
-            checks.append(str(item))
-        elif isinstance(item, dict):
-            check = Node.of(c.issues, item, path, ("regex",), required=("regex",))
-            pattern = compile_regex(check, "regex") if check is not None else None
-            if pattern is not None:
-                checks.append(("regex", pattern.pattern))
-        else:
-            hint = suggest(item, CASCADE_CHECKS) if isinstance(item, str) else ""
-            expected = f"one of {', '.join(CASCADE_CHECKS)} or {{regex: PATTERN}}"
-            c.issues.error(path, f"must be {expected}, got {found(item)}{hint}")
-    return CascadeConfig(checks=tuple(checks))
-
+    return CascadeConfig(checks=tuple(r["cascade"]["checks"]))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .fields import Issues, Node
+from .fields import Issues
+from .kinds import INVALID, Defs, Duration, Enum, Int, Kind, Schema, Str, with_env
 from .model import (
     REDIS_SCHEMES,
     SHARED_ON_UNAVAILABLE,
@@ -19,8 +20,8 @@ from .model import (
     SharedStateConfig,
     mask_url_password,
 )
+from .shapes import Key, Object
 
-REDIS_KEYS = ("url", "key_prefix", "timeout", "max_connections", "password")
 # Where to connect and how to authenticate and verify TLS; nothing that changes timeouts,
 # retries or pooling, which routecar sets itself.
 _URL_QUERY_KEYS = frozenset({
@@ -74,44 +75,59 @@ def check_redis_url(url: str) -> str | None:
     return None
 
 
-def _key_prefix(r: Node) -> str:
-    prefix = r.str("key_prefix", "routecar:", allow_empty=True)
-    if prefix is None:
-        return "routecar:"
-    if len(prefix) > 64 or any(c.isspace() or not c.isprintable() for c in prefix):
-        r.error("key_prefix", f"must be at most 64 printable characters without spaces, got {prefix[:70]!r}")
-    return prefix
+class RedisUrl(Kind):
+    """A redis://, rediss:// or unix:// URL; it may carry the password, so no message shows it."""
+
+    def parse(self, value: Any, path: str, issues: Issues) -> Any:
+        url = Str(secret=True).parse(value, path, issues)
+        if url is INVALID:
+            return INVALID
+        problem = check_redis_url(url.strip())
+        return self.error(issues, path, problem) if problem else url.strip()
+
+    def schema(self, defs: Defs) -> Schema:
+        schemes = "|".join("".join(f"[{c}{c.upper()}]" for c in scheme) for scheme in REDIS_SCHEMES)
+        return with_env(defs, {"type": "string", "pattern": rf"^\s*({schemes})://\S*\s*$"})
+
+    def type_name(self) -> str:
+        return "URL"
 
 
-def parse_shared_state(issues: Issues, value: Any) -> SharedStateConfig | None:
+REDIS = Object(
+    Key("url", RedisUrl(), "redis://, rediss:// (TLS) or unix:// URL; may carry the password", required=True),
+    Key("key_prefix", Str(allow_empty=True, max_length=64, pattern=r"[^\s\x00-\x1f\x7f-\x9f]*",
+                          message="must be at most 64 printable characters without spaces"),
+        "prefix of every key routecar writes, so fleets can share one Redis"),
+    Key("timeout", Duration(positive=True, max=MAX_TIMEOUT, why="it bounds every Redis call a request waits for"),
+        "bound on every Redis call a request waits for"),
+    Key("max_connections", Int(min=1, max=256), "connections kept to Redis; also the most calls in flight"),
+    Key("password", Str(secret=True), "password, overriding one in the URL (e.g. \"${REDIS_PASSWORD}\")"),
+    defaults=RedisConfig,
+    name="redis",
+)
+
+SHARED_STATE = Object(
+    Key("redis", REDIS, "the Redis (or Valkey) every pod shares", required=True),
+    Key("on_unavailable", Enum(SHARED_ON_UNAVAILABLE),
+        "when Redis cannot answer in time: local (this pod's own state) or reject (503)"),
+    defaults=SharedStateConfig,
+    name="shared_state",
+    example="""\
+shared_state:
+  redis: {url: "${REDIS_URL}", key_prefix: "team-a:", timeout: 50ms, max_connections: 8}
+  on_unavailable: local
+""",
+)
+
+
+def build_shared_state(issues: Issues, value: Any) -> SharedStateConfig | None:
     if value is None:
         return None  # left off (or all commented out): per-pod state
-    n = Node.of(issues, value, "shared_state", ("redis", "on_unavailable"), required=("redis",))
-    if n is None:
+    v = SHARED_STATE.parse(value, "shared_state", issues)
+    if v is INVALID or "redis" not in v.given:
         return None
-    on_unavailable = n.str("on_unavailable", "local", choices=SHARED_ON_UNAVAILABLE) or "local"
-    r = n.section("redis", REDIS_KEYS, required=("url",))
-    if r is None:
-        return None
-    url = r.str("url", secret=True)
-    if url is not None:
-        problem = check_redis_url(url.strip())
-        if problem:
-            r.error("url", problem)
-        url = url.strip()
-    timeout = r.duration("timeout", 0.05, positive=True) or 0.05
-    if timeout > MAX_TIMEOUT:
-        r.error("timeout", f"must be <= {MAX_TIMEOUT:g}s: it bounds every Redis call a request waits for, "
-                           f"got {timeout:g}s")
-    password = r.str("password", secret=True)
-    redis = RedisConfig(
-        url=url or "",
-        key_prefix=_key_prefix(r),
-        timeout=timeout,
-        max_connections=r.int("max_connections", 8, min=1, max=256) or 8,
-        password=password,
-    )
-    return SharedStateConfig(redis=redis, on_unavailable=on_unavailable)
+    r = v["redis"]
+    return SharedStateConfig(redis=RedisConfig(**{**r, "url": r["url"] or ""}), on_unavailable=v["on_unavailable"])
 
 
 def check_shared_routes(issues: Issues, routes: Mapping[str, RouteConfig], section: Any) -> None:
