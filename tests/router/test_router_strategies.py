@@ -86,10 +86,19 @@ def test_fastest_prior_before_samples_prefers_small_model_names(kit):
     cfg = kit.config([kit.model("big-model", "p1"), kit.model("tiny", ("p2", "llama-3.1-8b", 1)),
                       kit.model("gpt-4o-mini", "p3")],
                      [kit.route("r", "fastest", ["big-model", "tiny", "gpt-4o-mini"])])
-    kit.health.measured("p1/big-model", 0.2, samples=4)  # too few samples to trust
+    kit.health.measured("p1/big-model", 0.2, samples=2)  # too few samples to trust
     plan = kit.router(cfg, seed=3).plan(kit.request("r", stream=True))
     assert slugs(plan)[-1] == "big-model"
     assert all("prior" in s["reason"] for s in plan.scores())
+
+
+def test_fastest_tries_an_unmeasured_model_before_measured_ones(kit):
+    cfg = kit.config([kit.model("known", "p1"), kit.model("new", "p2")],
+                     [kit.route("r", "fastest", ["known", "new"])])
+    kit.health.measured("p1/known", 0.05, samples=20)  # fast, but "new" has never been measured
+    plan = kit.router(cfg, seed=3).plan(kit.request("r", stream=True))
+    assert slugs(plan) == ["new", "known"]
+    assert "not measured yet" in plan.scores()[0]["reason"]
 
 
 def test_fastest_follows_a_provider_that_slows_down_and_recovers(kit):

@@ -121,3 +121,22 @@ async def test_fastest_follows_a_slow_provider_and_comes_back(tmp_path):
             rows = [r for r in await route_rows(sc, 22) if r["route"] == "fast"]
     assert rows and all(r["strategy"] == "fastest" for r in rows)
     assert any("latency p50 seconds" in r["reason"] for r in rows)  # measured, not the name prior
+
+
+async def test_fastest_finds_a_faster_model_listed_second_within_a_few_requests(tmp_path):
+    """The slow model is listed first and nothing is measured yet: a name prior would keep the
+    traffic there for about a hundred requests; measuring the unmeasured first takes a few."""
+    clock = ManualClock()
+    latency = {"a": 0.300, "b": 0.010}  # alpha slow, beta fast
+    fa, fb = FakeProvider(name="a"), FakeProvider(name="b")
+    for fake in (fa, fb):
+        simulated_latency(fake, clock, latency)
+    async with fa, fb:
+        providers = {"pa": ("openai", fa.openai_base), "pb": ("openai", fb.openai_base)}
+        yaml = sidecar_yaml(providers, FAST_MODELS, "  fast: {strategy: fastest, candidates: [alpha, beta]}")
+        async with clocked_sidecar(yaml, tmp_path, seed=SEED, clock=clock) as sc, aiohttp.ClientSession() as s:
+            picks = await one_by_one(s, sc, "fast", 30)
+    assert Counter(picks[-10:])["beta"] >= 9, picks
+    assert Counter(picks[:10])["beta"] >= 5, picks  # found early, not after a hundred requests
+    rows = [r for r in await route_rows(sc, 30)]
+    assert any("tried first so that it gets measured" in r["reason"] for r in rows)

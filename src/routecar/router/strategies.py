@@ -29,7 +29,7 @@ from .plan import RoutingRequest
 Ranked = list[tuple[ModelInfo, float | None, str]]  # None: no score (explicit model)
 
 # Below this many samples a latency window says more about luck than about the provider.
-MIN_LATENCY_SAMPLES = 5
+MIN_LATENCY_SAMPLES = 3
 # Share of `fastest` decisions that try a non-best model, so a provider that was slow and has
 # recovered gets fresh samples instead of being judged forever on its old window.
 EXPLORE_SHARE = 0.05
@@ -38,6 +38,7 @@ EXPLORE_SHARE = 0.05
 PRIOR_TTFT = (0.35, 0.8)  # (small-model name, other)
 PRIOR_LATENCY = (1.5, 4.0)
 PRIOR_WHY = "no samples yet, name prior seconds"
+UNMEASURED_WHY = "not measured yet (name prior seconds): tried first so that it gets measured"
 DEFAULT_BALANCE = {"cost": 0.4, "latency": 0.3, "quality": 0.3}
 # Costs span orders of magnitude, so `balanced` compares them on a log scale; this floor keeps a
 # free (self-hosted) model finite.
@@ -257,7 +258,17 @@ class Cheapest:
         return scored
 
 
+def _measured_first(row: tuple[ModelInfo, float | None, str]) -> tuple[bool, float]:
+    return row[2] != PRIOR_WHY, row[1]  # type: ignore[return-value]
+
+
 class Fastest:
+    """Lowest p50 (TTFT for streams, latency otherwise) first; a model not measured yet (or
+    whose samples have aged out) first of all, so it is measured within a few requests instead
+    of being judged on a name prior: optimistic initialisation, as a bandit starts. Its prior
+    only orders the unmeasured among themselves. A share of decisions still re-measures a
+    non-best model, so a slow one that recovers is noticed."""
+
     name = "fastest"
     static = False
     reads_health = True
@@ -265,7 +276,11 @@ class Fastest:
     def rank(self, models: Sequence[ModelInfo], req: RoutingRequest, ctx: RankContext,
              views: dict[str, Any]) -> Ranked:
         ranked = latencies(models, req, ctx, views)
-        ranked.sort(key=_score)
+        if any(row[2] == PRIOR_WHY for row in ranked):
+            ranked.sort(key=_measured_first)
+            ranked = [(m, sc, UNMEASURED_WHY) if why == PRIOR_WHY else (m, sc, why) for m, sc, why in ranked]
+        else:
+            ranked.sort(key=_score)
         if ctx.explore and len(ranked) > 1 and ctx.rng() < EXPLORE_SHARE:
             j = 1 + min(int(ctx.rng() * (len(ranked) - 1)), len(ranked) - 2)
             m, s, why = ranked.pop(j)
