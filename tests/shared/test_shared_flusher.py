@@ -6,6 +6,7 @@ import time
 from typing import Any, Sequence
 
 from routecar.shared.flusher import Flusher
+from routecar.shared.scripts import Batch
 
 from .conftest import RedisServer, SharedFactory
 
@@ -13,9 +14,9 @@ from .conftest import RedisServer, SharedFactory
 async def test_writes_go_in_batches_of_one_round_trip(shared_factory: SharedFactory, redis_client: Any) -> None:
     state = await shared_factory()
 
-    async def write(pipe: Any, batch: Sequence[int]) -> None:
+    def write(out: Batch, batch: Sequence[int]) -> None:
         for n in batch:
-            pipe.incrby("flusher-test", n)
+            out.command("INCRBY", "flusher-test", n)
 
     f: Flusher[int] = Flusher(state.store, "test", write, batch_size=100)
     for _ in range(250):
@@ -30,9 +31,9 @@ async def test_a_full_queue_drops_and_counts_and_failed_batches_keep_only_retrya
         redis_server: RedisServer, shared_factory: SharedFactory) -> None:
     state = await shared_factory()
 
-    async def write(pipe: Any, batch: Sequence[int]) -> None:
+    def write(out: Batch, batch: Sequence[int]) -> None:
         for n in batch:
-            pipe.incrby("flusher-test", n)
+            out.command("INCRBY", "flusher-test", n)
 
     f: Flusher[int] = Flusher(state.store, "test", write, max_queue=3, batch_size=10, retry=lambda n: n % 2 == 0)
     redis_server.kill()

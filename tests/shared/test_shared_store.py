@@ -145,3 +145,41 @@ async def test_close_stops_the_reconnect_loop_promptly(redis_server: RedisServer
     assert time.monotonic() - started < 1.0
     tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("shared-")]
     assert tasks == []
+
+
+async def test_scripts_survive_a_script_flush_alone_and_in_a_batch(
+        shared_factory: SharedFactory, redis_client: Any) -> None:
+    state = await shared_factory()
+    store = state.store
+    script = store.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    assert await store.run(script, ("s-one",), (2,)) == 2
+    await redis_client.script_flush()  # as after a Redis restart: NOSCRIPT on the next EVALSHA
+    assert await store.run(script, ("s-one",), (3,)) == 5
+    await redis_client.script_flush()
+
+    def fill(batch: Any) -> None:
+        batch.script(script, ("s-two",), (1,))
+        batch.command("INCRBY", "s-plain", 7)  # applied once: only the NOSCRIPT ones are re-sent
+        batch.script(script, ("s-two",), (10,))
+
+    assert await store.pipeline(fill) == [1, 7, 11]
+    assert int(await redis_client.get("s-plain")) == 7
+
+
+async def test_an_outage_hands_every_pooled_connection_back(
+        redis_server: RedisServer, shared_factory: SharedFactory) -> None:
+    # A pipeline holding a script used to keep its connection when Redis died under it (the
+    # library's SCRIPT EXISTS round trip ran outside its reset), until the pool was dry and
+    # the reconnect could never succeed.
+    state = await shared_factory(timeout=TIMEOUT, max_connections=2)
+    script = state.store.register_script("return 1")
+
+    def fill(batch: Any) -> None:
+        batch.script(script, ("k",), ())
+
+    for _ in range(3):
+        assert await state.store.pipeline(fill) == [1]
+        redis_server.kill()
+        assert await state.store.pipeline(fill) is UNAVAILABLE
+        redis_server.start()
+        assert await state.store.wait_available(3.0), state.stats()["last_error"]

@@ -166,7 +166,7 @@ async def test_redis_dying_mid_traffic_fails_no_request_and_sharing_resumes(flee
                 break
             await asyncio.sleep(0.05)
         else:
-            raise AssertionError("sharing did not resume after Redis came back")
+            raise AssertionError(f"sharing did not resume after Redis came back: {views}")
         budget = [(await ask(http, pod, "capped"))[0] for pod in (a, b) * 6]
         assert budget.count(200) == 10 and budget.count(429) == 2  # shared again (Redis restarted empty)
         async with http.get(a.admin_url + "/metrics") as resp:

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from .flusher import Flusher
 from .keys import BUDGET_HISTORY_S
 from .results import UNAVAILABLE, Denied, Reservation, Spend, Unavailable
+from .scripts import Batch
 from .store import SharedStore
 
 NANO = 1_000_000_000
@@ -148,8 +149,7 @@ class SharedBudgets:
         ttl_ms = max(100, int(ttl_s * 1000))
         expire_at = period_end + BUDGET_HISTORY_S
         args = (rid, est_n, limit_n, ttl_ms, expire_at, _SWEEP)
-        script = self._reserve
-        result = await self.store.call(lambda _: script(keys=(state, exp), args=args))
+        result = await self.store.run(self._reserve, (state, exp), args)
         if isinstance(result, Unavailable):
             return UNAVAILABLE
         self._watch(key, period_end)
@@ -169,10 +169,10 @@ class SharedBudgets:
                           reservation.period_end + BUDGET_HISTORY_S, reservation.retry_until)
         return self._flusher.offer(item)
 
-    async def _write_reconciles(self, pipe: Any, batch: Sequence[_Reconcile]) -> None:
+    def _write_reconciles(self, out: Batch, batch: Sequence[_Reconcile]) -> None:
         script = self._reconcile
         for item in batch:
-            await script(keys=(item.state_key,), args=(item.id, item.actual_n, item.expire_at), client=pipe)
+            out.script(script, (item.state_key,), (item.id, item.actual_n, item.expire_at))
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -195,9 +195,9 @@ class SharedBudgets:
             return {}
         layout = self.store.keys
 
-        async def fill(pipe: Any) -> None:
+        def fill(out: Batch) -> None:
             for key, end in pairs:
-                pipe.hmget(layout.budget(key, end)[0], "spent", "reserved")
+                out.command("HMGET", layout.budget(key, end)[0], "spent", "reserved")
 
         results = await self.store.pipeline(fill)
         if isinstance(results, Unavailable):

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 from .flusher import Flusher
 from .keys import cache_field
 from .results import UNAVAILABLE, Unavailable
+from .scripts import Batch
 from .store import SharedStore
 
 # Entries dropped per store beyond the ones needed to fit the new answer (expired ones): bounds
@@ -95,8 +96,7 @@ class SharedCache:
         """The answer stored under `key_bytes` less than `ttl_s` ago, None, or UNAVAILABLE."""
         keys = self.store.keys.cache(route)
         args = (cache_field(key_bytes), max(1, int(ttl_s * 1000)))
-        script = self._get
-        result = await self.store.call(lambda _: script(keys=keys[:2], args=args))
+        result = await self.store.run(self._get, keys[:2], args)
         if isinstance(result, Unavailable):
             return UNAVAILABLE
         self.counts["hits" if result is not None else "misses"] += 1
@@ -113,11 +113,10 @@ class SharedCache:
                     max(1, int(ttl_s * 1000)), max_entries, max_bytes)
         return self._flusher.offer(item)
 
-    async def _write_puts(self, pipe: Any, batch: Sequence[_Put]) -> None:
+    def _write_puts(self, out: Batch, batch: Sequence[_Put]) -> None:
         script = self._put
         for p in batch:
-            await script(keys=p.keys, args=(p.field, p.value, p.ttl_ms, p.max_entries, p.max_bytes, _SWEEP),
-                         client=pipe)
+            out.script(script, p.keys, (p.field, p.value, p.ttl_ms, p.max_entries, p.max_bytes, _SWEEP))
 
     def stats(self) -> dict[str, Any]:
         return {**self.counts, "put_queue": self._flusher.stats()}

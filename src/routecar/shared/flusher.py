@@ -15,9 +15,10 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, Awaitable, Callable, Generic, Sequence, TypeVar
+from typing import Callable, Generic, Sequence, TypeVar
 
 from .results import Unavailable
+from .scripts import Batch
 from .store import SharedStore
 
 T = TypeVar("T")
@@ -27,12 +28,12 @@ _IDLE_WAIT = 1.0
 
 
 class Flusher(Generic[T]):
-    def __init__(self, store: SharedStore, name: str, write: Callable[[Any, Sequence[T]], Awaitable[None]], *,
+    def __init__(self, store: SharedStore, name: str, write: Callable[[Batch, Sequence[T]], None], *,
                  max_queue: int = 10_000, batch_size: int = 100, linger: float = 0.002,
                  retry: Callable[[T], bool] | None = None) -> None:
         self.store = store
         self.name = name
-        self._write = write  # queues a batch's commands on a pipeline
+        self._write = write  # queues a batch's commands
         self.max_queue = max_queue
         self.batch_size = batch_size
         # A moment for a burst's writes to join one batch; far below anything a reader sees.
@@ -68,8 +69,8 @@ class Flusher(Generic[T]):
             return True
         batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
 
-        async def fill(pipe: Any) -> None:
-            await self._write(pipe, batch)
+        def fill(out: Batch) -> None:
+            self._write(out, batch)
 
         try:
             results = await self.store.pipeline(fill)

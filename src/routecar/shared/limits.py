@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 from .flusher import Flusher
 from .results import ALLOWED_UNLIMITED, UNAVAILABLE, Allowed, Limited, Unavailable
+from .scripts import Batch
 from .store import SharedStore
 
 WINDOW_US = 60_000_000  # one minute: the burst a per-minute limit allows
@@ -122,8 +123,7 @@ class SharedLimits:
         keys = self.store.keys.limits(provider)
         tokens = max(0, est_tokens) if tpm else 0  # 0: counted in rpm only, as per pod
         args = (_interval_us(rpm), _interval_us(tpm), tokens, WINDOW_US)
-        script = self._acquire
-        result = await self.store.call(lambda _: script(keys=keys, args=args))
+        result = await self.store.run(self._acquire, keys, args)
         if isinstance(result, Unavailable):
             return UNAVAILABLE
         if int(result[0]) == 1:
@@ -143,10 +143,10 @@ class SharedLimits:
             return True
         return self._flusher.offer(_Tokens(self.store.keys.limits(provider)[1], _interval_us(tpm), extra))
 
-    async def _write_tokens(self, pipe: Any, batch: Sequence[_Tokens]) -> None:
+    def _write_tokens(self, out: Batch, batch: Sequence[_Tokens]) -> None:
         script = self._add
         for item in batch:
-            await script(keys=(item.key,), args=(item.interval_us, item.extra), client=pipe)
+            out.script(script, (item.key,), (item.interval_us, item.extra))
 
     def stats(self) -> dict[str, Any]:
         return {"tokens_queue": self._flusher.stats()}

@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from ..config.model import SharedStateConfig
 from .availability import Availability, Backoff
 from .keys import KeyLayout
 from .results import UNAVAILABLE, Unavailable
+from .scripts import Batch, Command, LuaScript
 
 T = TypeVar("T")
 log = logging.getLogger("routecar.shared")
@@ -79,6 +80,7 @@ class SharedStore:
         self._down_errors: tuple[type[BaseException], ...] = (
             exceptions.ConnectionError, exceptions.TimeoutError, OSError)
         self._redis_error: type[BaseException] = exceptions.RedisError
+        self._noscript: type[BaseException] = exceptions.NoScriptError
         # At most max_connections calls hold a connection; the pool never has to refuse one.
         self._gate = asyncio.Semaphore(r.max_connections)
         self._pool_size = r.max_connections
@@ -113,9 +115,9 @@ class SharedStore:
             "last_error": self.last_error,
         }
 
-    def register_script(self, lua: str) -> Any:
-        """A redis-py Script: EVALSHA, loading the script again when Redis answers NOSCRIPT."""
-        return self._client.register_script(lua)
+    def register_script(self, lua: str) -> LuaScript:
+        """A script to `run` or to queue on a `Batch` (see scripts.py: EVALSHA first)."""
+        return LuaScript(lua)
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -151,17 +153,43 @@ class SharedStore:
         self.calls["ok"] += 1
         return result
 
-    async def pipeline(self, fill: Callable[[Any], Awaitable[None]]) -> list[Any] | Unavailable:
-        """Several commands in one round trip (not a transaction): `fill(pipe)` queues them.
+    async def run(self, script: LuaScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """One script call: EVALSHA, with SCRIPT LOAD and a second EVALSHA only after NOSCRIPT."""
+        command = script.evalsha_args(keys, args)
+        noscript = self._noscript
 
-        Results come back in order; a command Redis refused is an exception in the list."""
+        async def evalsha(client: Any) -> Any:
+            try:
+                return await client.execute_command(*command)
+            except noscript:
+                await client.script_load(script.lua)
+                return await client.execute_command(*command)
 
-        async def run(client: Any) -> list[Any]:
-            pipe = client.pipeline(transaction=False)
-            await fill(pipe)
-            return await pipe.execute(raise_on_error=False)
+        return await self.call(evalsha)
 
-        return await self.call(run)
+    async def pipeline(self, fill: Callable[[Batch], None]) -> list[Any] | Unavailable:
+        """Several commands in one round trip (not a transaction): `fill(batch)` queues them.
+
+        Results come back in order; a command Redis refused is an exception in the list. The
+        commands that met NOSCRIPT are sent again, once, after their scripts are loaded."""
+        batch = Batch()
+        fill(batch)
+        if not batch:
+            return []
+        noscript = self._noscript
+
+        async def send(client: Any) -> list[Any]:
+            results = await _send(client, batch.commands)
+            missing = [i for i, result in enumerate(results) if isinstance(result, noscript)]
+            if missing:
+                scripts = {s.sha: s for i in missing if (s := batch.commands[i].script) is not None}
+                for script in scripts.values():
+                    await client.script_load(script.lua)
+                for i, result in zip(missing, await _send(client, [batch.commands[i] for i in missing])):
+                    results[i] = result
+            return results
+
+        return await self.call(send)
 
     async def wait_available(self, timeout: float) -> bool:
         """Whether Redis is (or becomes) available within `timeout` seconds."""
@@ -264,3 +292,11 @@ class SharedStore:
                 await self._client.aclose()
         except (TimeoutError, *self._down_errors, self._redis_error):
             pass
+
+
+async def _send(client: Any, commands: Sequence[Command]) -> list[Any]:
+    # The context manager hands the connection back to the pool whatever happens.
+    async with client.pipeline(transaction=False) as pipe:
+        for command in commands:
+            pipe.execute_command(*command.args)
+        return list(await pipe.execute(raise_on_error=False))
