@@ -29,14 +29,17 @@ _IDLE_WAIT = 1.0
 
 class Flusher(Generic[T]):
     def __init__(self, store: SharedStore, name: str, write: Callable[[Batch, Sequence[T]], None], *,
-                 max_queue: int = 10_000, batch_size: int = 100, linger: float = 0.002,
+                 max_queue: int = 10_000, batch_size: int = 100, linger: float = 0.02,
                  retry: Callable[[T], bool] | None = None) -> None:
         self.store = store
         self.name = name
         self._write = write  # queues a batch's commands
         self.max_queue = max_queue
         self.batch_size = batch_size
-        # A moment for a burst's writes to join one batch; far below anything a reader sees.
+        # A moment for the writes of the next requests to join the batch: at 200 requests a
+        # second, 20 ms gathers the writes of about four into one round trip. Nothing waits on
+        # them: a reservation holds the estimate until its reconcile lands, a cache entry is
+        # merely missed a moment longer by the other pods.
         self.linger = linger
         self._retry = retry
         self._queue: deque[T] = deque()
@@ -104,7 +107,8 @@ class Flusher(Generic[T]):
             if not self._queue:
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), _IDLE_WAIT)
+                    async with asyncio.timeout(_IDLE_WAIT):  # no task per wait, unlike wait_for
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
                 continue

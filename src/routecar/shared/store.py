@@ -2,8 +2,9 @@
 
 `SharedStore.call` is the only way a request reaches Redis. It returns the call's result or
 `UNAVAILABLE` (never raises for Redis' sake), and it bounds the whole call, the wait for a
-pooled connection included, by `shared_state.redis.timeout` with `asyncio.timeout`; the
-client's own socket timeouts are set to the same value as a second line.
+pooled connection included, by `shared_state.redis.timeout` with `asyncio.timeout`. The
+client's own read/write timeout is left unset on purpose: every call already runs under that
+deadline, and redis-py would add an `asyncio.wait_for` (a task and a timer) to every send.
 
 Availability (see `availability.py`): a call that fails to reach Redis or times out marks it
 unavailable, logged once at WARNING; from then on calls return `UNAVAILABLE` at once, without
@@ -63,7 +64,6 @@ class SharedStore:
         # than one call; a PING must still answer within `timeout` once they are open.
         self.connect_timeout = connect_timeout if connect_timeout is not None else max(1.0, 4 * r.timeout)
         options: dict[str, Any] = {
-            "socket_timeout": r.timeout,
             "socket_connect_timeout": self.connect_timeout,
             "max_connections": r.max_connections,
             # One immediate retry on a broken connection only: a pooled socket that Redis (or a
