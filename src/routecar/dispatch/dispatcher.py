@@ -234,7 +234,10 @@ class Dispatcher:
         rpm, tpm = provider.limits.rpm, provider.limits.tpm
         if not rpm and not tpm:
             return None
-        got = await self.limits.acquire(provider.name, rpm, tpm, request.est_tokens)
+        slot = request.fleet_slot
+        got = slot.take(provider.name) if slot is not None else None
+        if got is None:
+            got = await self.limits.acquire(provider.name, rpm, tpm, request.est_tokens)
         if isinstance(got, Allowed):
             if got.headroom is not None:
                 self.health.note_fleet_headroom(provider.name, got.headroom)

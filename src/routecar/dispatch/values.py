@@ -135,6 +135,9 @@ class DispatchRequest(NamedTuple):
     endpoint: str  # "chat" | "embeddings"
     stream: bool
     est_tokens: int
+    # The first attempt's fleet-wide rpm/tpm answer, fetched ahead with the budget reservation
+    # (shared/admission.py FleetSlot); None: the dispatcher asks Redis itself.
+    fleet_slot: Any = None
 
 
 @dataclass(slots=True)

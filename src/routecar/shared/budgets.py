@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import count
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from .flusher import Flusher
 from .keys import BUDGET_HISTORY_S
@@ -112,6 +112,19 @@ class _Reconcile:
     retry_until: float
 
 
+class ReservationAsk(NamedTuple):
+    """One reservation as sent to Redis, and what reading its answer needs."""
+
+    key: str
+    period_end: int
+    rid: str
+    est_usd: float
+    limit_usd: float
+    ttl_ms: int
+    redis_keys: tuple[str, str]
+    args: tuple[Any, ...]
+
+
 class SharedBudgets:
     def __init__(self, store: SharedStore, *, clock: Callable[[], float] = time.monotonic,
                  refresh_interval: float = 2.0, max_queue: int = 10_000) -> None:
@@ -142,25 +155,34 @@ class SharedBudgets:
         `period_end_unix` names the period (its end, unix seconds); `ttl_s` is how long the
         hold lives if never reconciled: the request's remaining deadline + RESERVATION_MARGIN_S.
         """
+        return await self.send(self.reservation(key, est_cost_usd, limit_usd, period_end_unix, ttl_s))
+
+    async def send(self, ask: ReservationAsk) -> Reservation | Denied | Unavailable:
+        return self.read_reservation(ask, await self.store.run(self._reserve, ask.redis_keys, ask.args))
+
+    def reservation(self, key: str, est_cost_usd: float, limit_usd: float, period_end_unix: float,
+                    ttl_s: float) -> ReservationAsk:
+        """What `reserve` sends, for a caller that sends it in a script of its own (see
+        admission.py); `read_reservation` reads the answer."""
         period_end = int(period_end_unix)
         state, exp = self.store.keys.budget(key, period_end)
         rid = f"{self._id_prefix}{next(self._ids):x}"
-        est_n, limit_n = to_nano_up(est_cost_usd), to_nano(limit_usd)
         ttl_ms = max(100, int(ttl_s * 1000))
-        expire_at = period_end + BUDGET_HISTORY_S
-        args = (rid, est_n, limit_n, ttl_ms, expire_at, _SWEEP)
-        result = await self.store.run(self._reserve, (state, exp), args)
-        if isinstance(result, Unavailable):
+        args = (rid, to_nano_up(est_cost_usd), to_nano(limit_usd), ttl_ms, period_end + BUDGET_HISTORY_S, _SWEEP)
+        return ReservationAsk(key, period_end, rid, est_cost_usd, limit_usd, ttl_ms, (state, exp), args)
+
+    def read_reservation(self, ask: ReservationAsk, result: Any) -> Reservation | Denied | Unavailable:
+        if isinstance(result, (Unavailable, BaseException)):  # an exception: the batch item Redis refused
             return UNAVAILABLE
-        self._watch(key, period_end)
+        self._watch(ask.key, ask.period_end)
         ok, spent_n, reserved_n = (int(x) for x in result)
         if not ok:
-            return Denied(key, spent_n / NANO, reserved_n / NANO, limit_usd, period_end)
+            return Denied(ask.key, spent_n / NANO, reserved_n / NANO, ask.limit_usd, ask.period_end)
         # A reconcile is retried until shortly before the reservation (and its tombstone) can
         # have expired in Redis; the margin absorbs the gap between this pod's and Redis' clocks.
-        retry_until = self._clock() + ttl_ms / 1000 - min(5.0, ttl_ms / 10_000)
-        return Reservation(key, period_end, rid, est_cost_usd, spent_n / NANO, reserved_n / NANO, limit_usd,
-                           retry_until, (state, exp))
+        retry_until = self._clock() + ask.ttl_ms / 1000 - min(5.0, ask.ttl_ms / 10_000)
+        return Reservation(ask.key, ask.period_end, ask.rid, ask.est_usd, spent_n / NANO, reserved_n / NANO,
+                           ask.limit_usd, retry_until, ask.redis_keys)
 
     def reconcile(self, reservation: Reservation, actual_cost_usd: float) -> bool:
         """Replace the hold with the true cost (0 for a request that cost nothing). Queued, never

@@ -106,6 +106,21 @@ class _Tokens:
     extra: int
 
 
+def read_acquire(result: Any, rpm: int | None, tpm: int | None) -> Allowed | Limited | Unavailable:
+    """The acquire script's answer as a value (an exception: the batch item Redis refused)."""
+    if isinstance(result, (Unavailable, BaseException)):
+        return UNAVAILABLE
+    if int(result[0]) == 1:
+        r_debt, t_debt = int(result[1]), int(result[2])
+        return Allowed(
+            rpm_used=min(1.0, r_debt / WINDOW_US) if rpm and r_debt >= 0 else None,
+            tpm_used=min(1.0, t_debt / WINDOW_US) if tpm and t_debt >= 0 else None,
+        )
+    reason = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
+    wait_s = int(result[2]) / 1_000_000
+    return Limited(reason, wait_s, int(result[3]) / 1000 + wait_s)
+
+
 class SharedLimits:
     def __init__(self, store: SharedStore, *, max_queue: int = 10_000) -> None:
         self.store = store
@@ -120,21 +135,13 @@ class SharedLimits:
         when it would fit. Nothing is counted for a request that is Limited."""
         if not rpm and not tpm:
             return ALLOWED_UNLIMITED
-        keys = self.store.keys.limits(provider)
+        keys, args = self.acquire_args(provider, rpm, tpm, est_tokens)
+        return read_acquire(await self.store.run(self._acquire, keys, args), rpm, tpm)
+
+    def acquire_args(self, provider: str, rpm: int | None, tpm: int | None,
+                      est_tokens: int) -> tuple[tuple[str, str], tuple[float, float, int, int]]:
         tokens = max(0, est_tokens) if tpm else 0  # 0: counted in rpm only, as per pod
-        args = (_interval_us(rpm), _interval_us(tpm), tokens, WINDOW_US)
-        result = await self.store.run(self._acquire, keys, args)
-        if isinstance(result, Unavailable):
-            return UNAVAILABLE
-        if int(result[0]) == 1:
-            r_debt, t_debt = int(result[1]), int(result[2])
-            return Allowed(
-                rpm_used=min(1.0, r_debt / WINDOW_US) if rpm and r_debt >= 0 else None,
-                tpm_used=min(1.0, t_debt / WINDOW_US) if tpm and t_debt >= 0 else None,
-            )
-        reason = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
-        wait_s = int(result[2]) / 1_000_000
-        return Limited(reason, wait_s, int(result[3]) / 1000 + wait_s)
+        return self.store.keys.limits(provider), (_interval_us(rpm), _interval_us(tpm), tokens, WINDOW_US)
 
     def add_tokens(self, provider: str, tpm: int | None, extra: int) -> bool:
         """Settle real usage against the estimate: `extra` tokens more (or, negative, fewer).

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from ..config.model import SharedStateConfig
 from .availability import Backoff
+from .admission import SharedAdmission
 from .budgets import SharedBudgets
 from .cache import SharedCache
 from .limits import SharedLimits
@@ -27,6 +28,7 @@ class SharedState:
         self.budgets = SharedBudgets(self.store, clock=clock, refresh_interval=refresh_interval)
         self.limits = SharedLimits(self.store)
         self.cache = SharedCache(self.store)
+        self.admission = SharedAdmission(self.budgets, self.limits)
 
     @property
     def available(self) -> bool:

@@ -24,9 +24,11 @@ from typing import Callable, Mapping
 from ..budget import BudgetDecision, BudgetLedger, budget_key, period_bounds
 from ..config.model import Config, RouteConfig
 from ..errors import ApiError
+from ..router.plan import Plan
 from ..router.router import Router
-from ..shared.budgets import RESERVATION_MARGIN_S, SharedBudgets  # no redis import: see shared/
-from ..shared.results import Denied, Reservation
+from ..shared.admission import SharedAdmission  # no redis import: see shared/
+from ..shared.budgets import RESERVATION_MARGIN_S, ReservationAsk, SharedBudgets
+from ..shared.results import Denied, Reservation, Unavailable
 from .base import Stage
 from .exchange import Exchange
 
@@ -35,11 +37,13 @@ class BudgetStage(Stage):
     name = "budget"
 
     def __init__(self, config: Config, router: Router, ledger: BudgetLedger, shared: SharedBudgets | None = None,
-                 wall_clock: Callable[[], float] = time.time, clock: Callable[[], float] = time.monotonic) -> None:
+                 wall_clock: Callable[[], float] = time.time, clock: Callable[[], float] = time.monotonic,
+                 admission: SharedAdmission | None = None) -> None:
         self.config = config
         self.router = router
         self.ledger = ledger
         self.shared = shared
+        self.admission = admission  # the reservation and the first slot in one round trip
         self._now = wall_clock
         self._clock = clock  # the deadline's clock: how long a reservation may live
         self._routes = frozenset(name for name, route in config.routes.items() if route.budget is not None)
@@ -57,7 +61,7 @@ class BudgetStage(Stage):
             route = self.config.routes.get(plan.route) if plan.route else None
             if route is None or route.budget is None:
                 break
-            decision = await self._check(route, tags, plan.est_cost_usd or 0.0, now, ex)
+            decision = await self._check(route, tags, plan, now, ex)
             if decision.ok:
                 break
             over = f"over budget ({decision.key}: ${decision.spent:.4f} of ${decision.limit:g})"
@@ -76,15 +80,16 @@ class BudgetStage(Stage):
             plan = dataclasses.replace(replanned, skipped=tuple(skipped), reason=reason)
         ex.plan = plan
 
-    async def _check(self, route: RouteConfig, tags: Mapping[str, str], est: float, now: float,
+    async def _check(self, route: RouteConfig, tags: Mapping[str, str], plan: Plan, now: float,
                      ex: Exchange) -> BudgetDecision:
+        est = plan.est_cost_usd or 0.0
         if self.shared is None:
             return self.ledger.check(route, tags, est, now)
         key, budget = budget_key(route, tags), route.budget
         assert key is not None and budget is not None
         end = period_bounds(budget.period, now)[1]
         ttl = max(0.0, ex.deadline - self._clock()) + RESERVATION_MARGIN_S
-        held = await self.shared.reserve(key, est, budget.usd, end, ttl)
+        held = await self._reserve(self.shared.reservation(key, est, budget.usd, end, ttl), plan, ex)
         if isinstance(held, Reservation):
             ex.notes[self.name] = held
             return BudgetDecision(ok=True, key=key, spent=held.spent_usd, limit=budget.usd, resets_at=end,
@@ -98,6 +103,18 @@ class BudgetStage(Stage):
                            "reject); retry shortly.", "shared_state_unavailable", "service_unavailable",
                            outcome="upstream_error", retry_after=1)
         return self.ledger.check(route, tags, est, now)  # this pod's own numbers meanwhile
+
+    async def _reserve(self, ask: ReservationAsk, plan: Plan, ex: Exchange) -> Reservation | Denied | Unavailable:
+        """The reservation; with it, in the same round trip, the rpm/tpm slot of the provider
+        the first attempt will go to, when that provider has fleet-wide limits."""
+        assert self.shared is not None
+        provider = self.config.providers[plan.candidates[0].deployment.provider] if plan.candidates else None
+        if self.admission is None or provider is None or not (provider.limits.rpm or provider.limits.tpm):
+            return await self.shared.send(ask)
+        assert ex.routing is not None
+        held, ex.fleet_slot = await self.admission.reserve_with_slot(
+            ask, provider.name, provider.limits.rpm, provider.limits.tpm, ex.routing.est_prompt_tokens)
+        return held
 
     def after_outcome(self, ex: Exchange) -> None:
         plan, record = ex.plan, ex.record

@@ -48,7 +48,8 @@ def build_pipeline(config: Config, router: Router, dispatcher: Dispatcher, ledge
         from .budget import BudgetStage
 
         stages.append(BudgetStage(config, router, ledger, shared.budgets if shared is not None else None,
-                                  clock=dispatcher.clock))
+                                  clock=dispatcher.clock,
+                                  admission=shared.admission if shared is not None else None))
     if uses_content(config):
         old = previous.stage("cache") if previous is not None else None
         cache = CacheStage(config, calls, old, shared.cache if shared is not None else None,  # type: ignore[arg-type]

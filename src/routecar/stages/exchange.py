@@ -33,7 +33,7 @@ class StoredAnswer:
 
 class Exchange:
     __slots__ = ("record", "started", "headers", "body", "routing", "deadline", "plan", "outcome", "stored",
-                 "side_cost", "side_seconds", "answer_headers", "stream_end", "usage", "notes", "stages")
+                 "side_cost", "side_seconds", "answer_headers", "stream_end", "usage", "notes", "stages", "fleet_slot")
 
     def __init__(self, record: RouteRecord, started: float, headers: Mapping[str, str]):
         self.record = record  # the route-log row being built (plain values)
@@ -52,6 +52,9 @@ class Exchange:
         self.usage: Mapping[str, Any] | None = None  # the answer's usage, once known
         self.notes: dict[str, Any] = {}  # a stage's own notes between its hooks, by stage name
         self.stages: Any = None  # the pipeline's stages for this request's route, once it runs
+        # The first attempt's fleet-wide rpm/tpm slot, when the budget stage fetched it with its
+        # reservation (shared/admission.py): handed to the dispatcher.
+        self.fleet_slot: Any = None
 
     @property
     def route(self) -> str | None:
