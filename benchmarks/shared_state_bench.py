@@ -169,8 +169,9 @@ class Run:
 
     @property
     def round_trips(self) -> float:
-        """The sidecar's answered calls (a pipeline is one), plus the SCRIPT EXISTS / SCRIPT LOAD that
-        redis-py sends in a round trip of its own before every pipeline holding a Lua script."""
+        """The sidecar's answered calls (a pipeline is one), plus any SCRIPT EXISTS / SCRIPT LOAD
+        sent in a round trip of its own (a load after NOSCRIPT; older code checked before every
+        pipeline holding a script)."""
         if not self.wrk.requests:
             return float("nan")
         scripts = sum(n for name, n in self.commands.items() if name in ("script|exists", "script|load"))
@@ -331,9 +332,9 @@ def render(results: dict[str, dict[str, list[Run]]], meta: dict[str, Any]) -> st
         f"Commands per request by name, @ {RATE} RPS: {_commands(pc['shared'])}; at max RPS: {_commands(mx['shared'])}.",
         "",
         "Round trips: the sidecar's `routecar_shared_state_calls_total{result=\"ok\"}` (one per call, a "
-        "pipelined batch counts once) plus the `SCRIPT EXISTS` round trip redis-py makes before each "
-        "pipeline that holds a Lua script. Two of them are on the request path (one attempt): the budget "
-        "reservation and the rpm/tpm slot, one EVALSHA each. Reconciles and token counts are queued and "
+        "pipelined batch counts once) plus any `SCRIPT EXISTS`/`SCRIPT LOAD` sent on its own. One of them "
+        "is on the request path (one attempt): the budget reservation and the first attempt's rpm/tpm slot "
+        "in one EVALSHA (shared/admission.py). Reconciles and token counts are queued and "
         "sent in batches off the request path, so their share per request falls as the rate rises. The "
         "background refresh of the fleet-wide budget figures (every 2 s) is included. Redis counts the "
         "commands a script runs (TIME, HGET, ...) in `INFO commandstats` too: they are work for Redis, not "
