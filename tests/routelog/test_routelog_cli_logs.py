@@ -10,12 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
 import pytest
 
-from routecar.routelog import cli_explain, cli_logs
+from routecar.routelog import cli_explain, cli_logs, timefmt
 from routecar.routelog.render import Printer
 from tests.processes import child, ignore_sigint_and_die_with_parent
 from tests.routelog.builders import every_kind, read_all, record, run_cli, write_rows
@@ -28,9 +30,14 @@ STOP_WITHIN_S = 5.0
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Rows from 100 s and two hours before local noon today, with the CLI's clock at that noon.
+
+    A real clock would make the table depend on when the suite runs: after midnight the row
+    from two hours ago is yesterday's and shows its date, which widens the time column."""
     path = str(tmp_path / "routes.db")
-    now = time.time()
+    now = datetime.now().replace(hour=12, minute=0, second=0, microsecond=0).timestamp()
+    monkeypatch.setattr(timefmt, "time", SimpleNamespace(time=lambda: now))
     recs = [record(i, ts=now - 100 + i) for i in range(60)]
     recs[10] = record(10, ts=now - 90, provider="anthropic", chosen_model="claude-haiku",
                       tags={"team": "billing"}, outcome="timeout", status=504)
