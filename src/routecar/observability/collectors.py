@@ -159,3 +159,46 @@ class SharedStateCollector(Collector):
             return
         if stats:
             yield from self._families(stats)
+
+
+# The telemetry exporter's ({(signal, result): items}, queue depth), or None when it is off.
+TelemetrySource = Callable[[], tuple[Mapping[tuple[str, str], int], int] | None]
+
+
+class TelemetryCollector(Collector):
+    """The telemetry exporter's counts, read at scrape time (routecar.telemetry.exporter)."""
+
+    def __init__(self) -> None:
+        self.source: TelemetrySource | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, GaugeMetricFamily]:
+        return (
+            CounterMetricFamily("routecar_telemetry_exported",
+                                "Spans' requests and route rows per signal (traces, logs, stdout) and result: "
+                                "exported, failed (collector down, slow or refusing) or dropped (queue full).",
+                                labels=["signal", "result"]),
+            GaugeMetricFamily("routecar_telemetry_queue_depth", "Route records waiting to be exported."),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        source = self.source
+        if source is None:
+            return
+        try:
+            got = source()
+        except Exception:
+            log.exception("telemetry stats for metrics failed")
+            return
+        if got is None:
+            return
+        counts, depth = got
+        exported, queue = self._families()
+        for (signal, result), n in sorted(counts.items()):
+            exported.add_metric([signal, result], float(n))
+        queue.add_metric([], float(depth))
+        yield exported
+        yield queue

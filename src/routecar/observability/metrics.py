@@ -32,6 +32,8 @@ from routecar.observability.collectors import (
     HealthSource,
     RouteLogCollector,
     RouteLogSource,
+    TelemetryCollector,
+    TelemetrySource,
 )
 from routecar.observability.exposition import SeriesCollector
 from routecar.observability.series import MAX_CACHED_CHILDREN, OVERFLOW, SeriesStore
@@ -91,11 +93,13 @@ class Metrics:
         self._route_log = RouteLogCollector()
         self._budgets = BudgetCollector()
         self._shared = SharedStateCollector()
+        self._telemetry = TelemetryCollector()
         r.register(SeriesCollector(store))
         r.register(self._health)
         r.register(self._route_log)
         r.register(self._budgets)
         r.register(self._shared)
+        r.register(self._telemetry)
         if process_metrics:
             # Reading /proc costs ~0.1 ms per scrape (measured), negligible at scrape intervals,
             # and memory/CPU/fds per sidecar are what the platform team asks about first.
@@ -118,6 +122,10 @@ class Metrics:
     def set_shared_source(self, fn: SharedSource | None) -> None:
         """`fn()` returns shared_state's stats(), or None without shared_state."""
         self._shared.source = fn
+
+    def set_telemetry_source(self, fn: TelemetrySource | None) -> None:
+        """`fn()` returns the telemetry exporter's ({(signal, result): items}, queue depth)."""
+        self._telemetry.source = fn
 
     def set_known_names(self, names: Iterable[str]) -> None:
         """Model slugs and route names of the live config (`Config.names()`).

@@ -65,6 +65,15 @@ class Generation:
     number: int = 0  # 0 for the config loaded at start, +1 per applied reload
 
 
+def _telemetry_for(config: Config, redactor: Redactor) -> Any:
+    """The exporter when telemetry is configured; opentelemetry's modules load only then."""
+    if not config.telemetry.enabled:
+        return None
+    from ..telemetry.exporter import TelemetryExporter
+
+    return TelemetryExporter(config.telemetry, record_prompts=config.route_log.record_prompts, redactor=redactor)
+
+
 class Runtime:
     """`clock` (monotonic seconds, for health state, its checks and the dispatcher) and `rng`
     (routing picks, backoff and probe jitter) are seams for deterministic tests. With
@@ -93,6 +102,9 @@ class Runtime:
         self._background_checks = background_checks
         self._started = False
         self.writer = RouteLogWriter(config.route_log, on_drop=None, redactor=self.redactor)
+        # Spans and exported route rows, built off the request path; None (nothing imported)
+        # without a `telemetry` section. Set at start: a reload does not change it.
+        self.telemetry = _telemetry_for(config, self.redactor)
         self.pools = ProviderPools()
         self.adapters: dict[str, Adapter] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -110,6 +122,9 @@ class Runtime:
         self._retired: list[Retired] = []
         self.metrics.set_health_source(self.health.snapshot)
         self.metrics.set_route_log_source(lambda: (self.writer.queue_depth, self.writer.dropped, self.writer.written))
+        telemetry = self.telemetry
+        self.metrics.set_telemetry_source(
+            None if telemetry is None else lambda: (dict(telemetry.counts), telemetry.queue_depth))
         self.metrics.set_config_hash(config.hash)
         self.metrics.set_known_names(config.names())
         self.metrics.set_budget_source(self._budget_spend)
@@ -152,6 +167,8 @@ class Runtime:
 
     async def start(self) -> None:
         await self.writer.start()
+        if self.telemetry is not None:
+            self.telemetry.start()
         await self.routing_state.start()
         if self.shared is not None:
             await self.shared.start()  # bounded; an absent Redis is retried in the background
@@ -273,6 +290,8 @@ class Runtime:
             attach_detail(ex, self.clock())
             gen.pipeline.settle(ex)
             self.writer.submit(record)
+            if self.telemetry is not None:
+                self.telemetry.submit(record)
             self.metrics.observe(record)
             if gen.config.server.log_requests:
                 log_request(record)
@@ -353,3 +372,5 @@ class Runtime:
         if self.shared is not None:
             await self.shared.close()  # queued reconciliations get their last bounded send
         await self.writer.close()
+        if self.telemetry is not None:
+            await self.telemetry.close()
