@@ -28,6 +28,7 @@ from .model import (
     RetryBudget,
     RetryConfig,
 )
+from .hedge_section import HEDGE, build_hedge
 from .shapes import Key, List, Object, Values
 
 
@@ -110,6 +111,7 @@ RESILIENCE = Object(
     Key("circuit_breaker", BREAKER, "circuit breaker per deployment (each provider may override it)"),
     Key("max_cooldown", Duration(positive=True), "cap on a 429 cooldown, whatever the provider's reset header says"),
     Key("health_check", HEALTH_CHECK, "active health checks of open circuits"),
+    Key("hedge", HEDGE, "hedged first tokens for every model (off when left out; a model's or route's own wins)"),
     defaults=ResilienceConfig,
     name="resilience",
     example="""\
@@ -160,4 +162,5 @@ def build_resilience(issues: Issues, value: Any) -> ResilienceConfig:
         circuit_breaker=build_breaker(issues, v["circuit_breaker"], BreakerConfig()),
         max_cooldown=v["max_cooldown"],
         health_check=_health_check(issues, v["health_check"]),
+        hedge=build_hedge(v["hedge"], "hedge" in v.given),
     )

@@ -21,6 +21,7 @@ from .model import (
     SemanticCacheConfig,
     ShadowConfig,
 )
+from .hedge_section import HEDGE, build_hedge
 from .models_section import SLUG_MESSAGE, SLUG_PATTERN
 from .rules import CASCADE, RULES, build_cascade, build_rules
 from .shapes import Entries, Items, Key, List, Map, Object, Values
@@ -113,6 +114,8 @@ ROUTE = Object(
                             "(without this mapping, the strategy's own defaults apply)"),
     Key("max_ttft_p99", Duration(positive=True), "skip deployments whose p99 time to first token exceeds this, "
                                                  "while another meets it"),
+    Key("hedge", HEDGE, "race a second attempt when the first has no first token after `after` "
+                        "(a model's own hedge wins; default: resilience.hedge)"),
     defaults=RouteConfig,
     name="route",
     doc="a routing policy apps name like a model",
@@ -273,6 +276,7 @@ def _route(
         cache=_cache(issues, r, models),
         balance=_balance(issues, r),
         max_ttft_p99=r["max_ttft_p99"],
+        hedge=build_hedge(r["hedge"], "hedge" in r.given),
     )
     _kind_check(issues, r, route, models)
     return route

@@ -31,6 +31,7 @@ from ..shared.results import Allowed, Limited
 from .outcome import Outcome
 from .values import AttemptFailure, AttemptRecord, DispatchError, DispatchRequest, UnaryAnswer, fails_over
 from .stream import LiveStream
+from .hedge import LOST, hedge_config, hedge_delay, loser_cost, mark_lost, race, winner_last
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[Any]]
@@ -76,15 +77,17 @@ class Dispatcher:
 
             return await run_cascade(self.failover, plan, request, deadline)
         log = AttemptLog()
-        result = await self.failover(plan.candidates, request, deadline, log)
+        result = await self.failover(plan.candidates, request, deadline, log, route=plan.route)
         return log.outcome(result, plan.candidates[0].slug)
 
     async def failover(self, planned: Sequence[Candidate], request: DispatchRequest, deadline: float,
-                       log: AttemptLog, new_request: bool = True) -> Answered | DispatchError:
+                       log: AttemptLog, new_request: bool = True, route: str | None = None
+                       ) -> Answered | DispatchError:
         """The failover loop over `planned` (one cascade step, or the whole plan).
 
         `new_request=False` for a cascade's later steps: the same request escalating is not
-        more live traffic, so it does not grow the retry budget."""
+        more live traffic, so it does not grow the retry budget. `route`: the plan's route,
+        whose hedge applies (cascades pass none: their steps are not hedged)."""
         retry = self.config.resilience.retry
         if new_request:
             self.health.retry_budget.record_request()
@@ -94,11 +97,15 @@ class Dispatcher:
         min_window: int | None = None  # after a context-length error, only larger windows
         waited = False
         unsupported: UnsupportedParam | None = None
+        hedging = route is not None or new_request  # a cascade's steps are not hedged
+        raced: set[str] = set()  # deployments a hedge already tried
         while True:
             progress = False
-            for cand in candidates:
+            for pos, cand in enumerate(candidates):
                 if len(log.attempts) >= retry.max_attempts:
                     break
+                if cand.dep_id in raced:
+                    continue
                 if self.clock() >= deadline:
                     return self._deadline_error(log)
                 if min_window is not None and (cand.model.context_window or 0) <= min_window:
@@ -121,7 +128,15 @@ class Dispatcher:
                             return refused
                         continue
                 try:
-                    result = await self._attempt(cand, admission, request, deadline, log)
+                    after = self._hedge_after(route, cand, deadline) if hedging and not raced else None
+                    if after is None:
+                        result = await self._attempt(cand, admission, request, deadline, log)
+                    else:
+                        result, partner = await self._hedged(cand, admission, request, deadline, log, after,
+                                                             candidates[pos + 1:])
+                        if partner is not None:
+                            raced.add(partner.dep_id)
+                            hedging = False  # at most one hedge per request
                 except UnsupportedParam as exc:
                     # This provider cannot take the request as asked; another candidate may.
                     unsupported = unsupported or exc
@@ -182,7 +197,7 @@ class Dispatcher:
     # -- one attempt ------------------------------------------------------------------------
 
     async def _attempt(self, cand: Candidate, admission: Admission, request: DispatchRequest, deadline: float,
-                       log: AttemptLog) -> Answered | AttemptFailure:
+                       log: AttemptLog, hedge: bool = False) -> Answered | AttemptFailure:
         dep = cand.deployment
         dep_id = cand.dep_id
         try:
@@ -200,29 +215,88 @@ class Dispatcher:
             result = await self.caller.call(cand, prepared, request, deadline)
         except asyncio.CancelledError:  # the app hung up: not the deployment's fault
             log.add(AttemptRecord(dep.provider, dep.model, cand.slug, None, "cancelled",
-                                  (self.clock() - started) * 1000))
+                                  (self.clock() - started) * 1000, hedge=hedge))
             self.health.on_finish(dep_id, AttemptResult("neutral", probe=probe))
             raise
         elapsed = self.clock() - started
         if isinstance(result, AttemptFailure):
             log.add(AttemptRecord(dep.provider, dep.model, cand.slug, result.status, result.error_class,
-                                  elapsed * 1000))
+                                  elapsed * 1000, hedge=hedge))
             self.health.on_finish(dep_id, AttemptResult(result.health_kind, status=result.status, latency=elapsed,
                                                         headers=result.headers, est_tokens=est, probe=probe))
             return result
         if isinstance(result, OpenedStream):
             record = AttemptRecord(dep.provider, dep.model, cand.slug, result.resp.status, None, elapsed * 1000,
-                                   ttft_ms=result.ttft * 1000)
+                                   ttft_ms=result.ttft * 1000, hedge=hedge)
             log.add(record)
             # Health hears about a stream when it ends, from the stream itself.
             stream = LiveStream(result, self.health, dep_id, probe, est, record, self.clock, started)
             return Answered(cand, stream=stream)
         answer: UnaryAnswer = result
-        log.add(AttemptRecord(dep.provider, dep.model, cand.slug, answer.status, None, elapsed * 1000))
+        log.add(AttemptRecord(dep.provider, dep.model, cand.slug, answer.status, None, elapsed * 1000,
+                              hedge=hedge))
         self.health.on_finish(dep_id, AttemptResult("success", status=answer.status, latency=elapsed,
                                                     headers=answer.headers, tokens=_total_tokens(answer.body),
                                                     est_tokens=est, probe=probe))
         return Answered(cand, answer=answer)
+
+    # -- hedged first tokens (dispatch/hedge.py) ---------------------------------------------
+
+    def _hedge_after(self, route: str | None, cand: Candidate, deadline: float) -> float | None:
+        """Seconds after which `cand`'s attempt gets a hedge; None: no hedge."""
+        hedge = hedge_config(self.config, route, cand)
+        if hedge is None:
+            return None
+        after = hedge_delay(hedge, lambda: self.health.view(cand.dep_id).ttft_p95)
+        if after is None or self.clock() + after >= deadline:
+            return None  # no measurement yet, or the deadline ends first: nothing to race
+        return after
+
+    async def _hedged(self, cand: Candidate, admission: Admission, request: DispatchRequest, deadline: float,
+                      log: AttemptLog, after: float, rest: Sequence[Candidate]
+                      ) -> tuple[Answered | AttemptFailure, Candidate | None]:
+        """`cand`'s attempt, raced after `after` by one on the next admissible candidate of
+        `rest` when the retry budget and max_attempts allow. Returns the result and the hedge's
+        candidate (None when no hedge started)."""
+        partner: list[Candidate] = []
+
+        def start_hedge() -> Any:
+            if log.count + 2 > self.config.resilience.retry.max_attempts:
+                return None
+            for other in rest:
+                if other.dep_id == cand.dep_id:
+                    continue
+                other_admission = self.health.admit(other.dep_id, request.est_tokens)
+                if not other_admission.ok:
+                    continue
+                if not self.health.retry_budget.try_acquire_retry():
+                    # A hedge is extra load: with the budget spent, the slow attempt runs alone.
+                    self.health.release(other.dep_id, other_admission)
+                    if self._on_budget_exhausted:
+                        self._on_budget_exhausted()
+                    return None
+                try:
+                    self.caller.prepare(other, request)  # a refusal is known before racing
+                except UnsupportedParam:
+                    self.health.release(other.dep_id, other_admission)
+                    continue
+                partner.append(other)
+                return self._attempt(other, other_admission, request, deadline, log, hedge=True)
+            return None
+
+        def on_lost(is_hedge: bool, result: Any) -> None:
+            loser = partner[0] if is_hedge else cand
+            if isinstance(result, Answered) and result.stream is not None:
+                result.stream.abandon(error=LOST)  # closes its upstream connection
+            cost, estimated = loser_cost(loser, request, result)
+            mark_lost(log, loser, is_hedge, cost, estimated)
+
+        raced = await race(self._attempt(cand, admission, request, deadline, log), start_hedge, after,
+                           self._sleep, on_lost)
+        result = raced.result
+        if partner and isinstance(result, Answered):
+            winner_last(log, result.candidate, result.candidate is partner[0])
+        return result, (partner[0] if partner else None)
 
     async def _fleet_limits(self, cand: Candidate, admission: Admission, request: DispatchRequest,
                             log: AttemptLog) -> DispatchError | bool | None:

@@ -193,11 +193,11 @@ def _attempts(p: Printer, attempts: list[Any]) -> None:
         status = a.get("status")
         rows.append([
             (str(i), None),
-            (str(a.get("provider") or "-"), "magenta"),
+            (str(a.get("provider") or "-") + (" (hedge)" if a.get("hedge") else ""), "magenta"),
             (str(a.get("model") or "-"), None),
             (str(a.get("slug") or "-"), None),
             (str(status) if status else "-", status_style(status)),
-            (str(a.get("error") or "-"), "red" if a.get("error") else "green"),
+            (_error_cell(a), "yellow" if a.get("lost") else ("red" if a.get("error") else "green")),
             (fmt_ms(a.get("latency_ms")), None),
             (fmt_ms(a.get("ttft_ms")), None),
         ])
@@ -208,6 +208,14 @@ def _attempts(p: Printer, attempts: list[Any]) -> None:
     for row in rows:
         row[0] = ("  " + row[0][0], row[0][1])
         p.row(row, [widths[0] + 2] + widths[1:], right)
+
+
+def _error_cell(a: dict[str, Any]) -> str:
+    """The attempt's error class; a hedge race's loser also shows what it cost the request."""
+    text = str(a.get("error") or "-")
+    if a.get("lost") and a.get("cost_usd") is not None:
+        text += f" (cost ${a['cost_usd']:.6f}{', estimated' if a.get('cost_estimated') else ''})"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 Each model expands into its deployments in health-weighted random order; models with no
 admissible deployment go last (unless the order is a cascade's steps); then the fallbacks of
-every considered model follow, breadth first. With a TTFT objective, deployments measured
+every considered model follow, breadth first. A model with `balancing: least_request` orders
+its deployments by two weighted draws compared on in-flight requests (least_request_order). With a TTFT objective, deployments measured
 slower than it are held back as they come (no Candidate is built for them) and dropped,
 unless no candidate meets the objective.
 """
@@ -56,6 +57,13 @@ class Expander:
                     indexes: Sequence[int] = _FIRST
                 else:
                     sick.append((info, None, score, why))
+                    continue
+            elif info.least_request:
+                ws = [eff(d, b) for d, b in zip(info.dep_ids, info.base)]
+                if sum(ws) > 0 or stepped:
+                    indexes = self.least_request_order(info.dep_ids, ws)
+                else:
+                    sick.append((info, ws, score, why))
                     continue
             else:
                 ids, base = info.dep_ids, info.base
@@ -144,7 +152,13 @@ class Expander:
         """expand()'s inner loop for one model: its deployments in weighted order, each a
         Candidate unless the TTFT objective holds it back. `weights` None: single deployment."""
         ids = info.dep_ids
-        for i in _FIRST if weights is None else self.weighted_order(weights):
+        if weights is None:
+            order: Sequence[int] = _FIRST
+        elif info.least_request:
+            order = self.least_request_order(ids, weights)
+        else:
+            order = self.weighted_order(weights)
+        for i in order:
             if slow is not None:
                 p99 = self._missed_by(ids[i], objective, views)  # type: ignore[arg-type]
                 if p99 is not None:
@@ -180,6 +194,18 @@ class Expander:
              "why": f"ttft p99 {fmt_seconds(p99)} > {limit} objective"}
             for info, i, _, _, _, p99 in slow)
 
+    def least_request_order(self, ids: Sequence[str], weights: list[float]) -> Sequence[int]:
+        """`least_request` balancing (Envoy's LEAST_REQUEST): two deployments drawn by weight,
+        the one with fewer in-flight requests per unit of weight first (ties: the first draw),
+        the rest in weighted order for failover. Two random choices rather than the global
+        minimum, so that many pods reading slightly stale counts do not all pile onto the one
+        deployment that looked idle."""
+        order = list(self.weighted_order(weights))
+        a, b = order[0], order[1]
+        if _load(self._view(ids[b]).in_flight, weights[b]) < _load(self._view(ids[a]).in_flight, weights[a]):
+            order[0], order[1] = b, a
+        return order
+
     def weighted_order(self, weights: list[float]) -> Sequence[int]:
         """Deployment indexes in a weighted-random order (weights adjusted by live health).
 
@@ -193,3 +219,7 @@ class Expander:
             total = w0 + w1
             return _PAIR if total <= 0 or self._rng() * total < w0 else _SWAPPED
         return weighted_shuffle(weights, self._rng)
+
+
+def _load(in_flight: int, weight: float) -> float:
+    return in_flight / weight if weight > 0 else float("inf")

@@ -45,7 +45,7 @@ class ModelInfo:
 
     __slots__ = ("model", "slug", "deps", "dep_ids", "base", "shares", "suffixes", "window",
                  "embedding", "tools", "vision", "schema_ok", "fallbacks", "quality", "fast", "single",
-                 "fallback_infos", "id0", "base0", "price_in", "price_out", "out_cap")
+                 "fallback_infos", "id0", "base0", "price_in", "price_out", "out_cap", "least_request")
 
     def __init__(self, model: ModelConfig) -> None:
         self.model = model
@@ -75,6 +75,7 @@ class ModelInfo:
         self.quality = float(quality)
         self.fast = looks_fast(model.slug, *upstream)
         self.single = len(self.deps) == 1
+        self.least_request = model.balancing == "least_request" and not self.single
         # The first deployment's health key and weight: single-deployment models skip indexing.
         self.id0, self.base0 = self.dep_ids[0], self.base[0]
         self.price_in, self.price_out = model.price.input, model.price.output  # USD per 1M tokens
