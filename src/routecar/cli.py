@@ -131,6 +131,12 @@ def cmd_state(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay.cli import run
+
+    return run(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -148,7 +154,7 @@ def cmd_fake_provider(args: argparse.Namespace) -> int:
 _ROUTELOG_COMMANDS = (("logs", "cli_logs", "tail the route log"),
                       ("stats", "cli_stats", "per-group request statistics"),
                       ("explain", "cli_explain", "the whole decision for one request"))
-COMMANDS = ("serve", "check", "schema", "logs", "stats", "explain", "state", "demo", "fake-provider")
+COMMANDS = ("serve", "check", "schema", "logs", "stats", "explain", "replay", "state", "demo", "fake-provider")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -180,6 +186,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         importlib.import_module(f".routelog.{module_name}", __package__).add_arguments(p)
         if not any(a.dest == "db" for a in p._actions):
             p.add_argument("--db", help="route log file (default: route_log.path of the config)")
+
+    p = sub.add_parser("replay", help="re-decide logged requests under another config (sends nothing)")
+    p.set_defaults(func=cmd_replay)
+    if command in (None, "replay"):
+        from .replay import cli as replay_cli
+
+        replay_cli.add_arguments(p)
 
     p = sub.add_parser("state", help="live in-memory health state")
     p.add_argument("--admin", default=os.environ.get("ROUTECAR_ADMIN", "http://127.0.0.1:7301"))

@@ -83,8 +83,18 @@ class RouteRecord:
     # Only filled when route_log.record_prompts is set.
     prompt: Any = None
     response: Any = None
+    # The router's inputs (schema v3, for `routecar replay`); None until the body is parsed.
+    est_prompt_tokens: int | None = None
+    est_output_tokens: int | None = None
+    has_tools: bool | None = None
+    has_images: bool | None = None
+    json_mode: bool | None = None
+    json_schema: bool | None = None
     # Not a column: when set, the source of the DETAIL_COLUMNS (see the module docstring).
     detail: RowDetail | None = None
+    # Not a column: the app's W3C `traceparent` header, the parent of the request's span
+    # (read only by the telemetry exporter, off the request path).
+    traceparent: str | None = None
 
     def list_columns(self) -> Mapping[str, Any]:
         """The DETAIL_COLUMNS of this row: built from `detail` when there is one."""

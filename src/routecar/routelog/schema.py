@@ -97,7 +97,25 @@ def _v2() -> Migration:
 
 # Append here; never edit a released entry. A later version adding a column looks like:
 #   Migration(3, add_columns=(("region", "TEXT"),))
-MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2())
+# The router's inputs that the request parsing computed (RoutingRequest), so `routecar replay`
+# can re-decide a logged request under another config. NULL in rows written before v3 (and in
+# rows rejected before their body was parsed): replay counts those as unjudged. Not in
+# BOOL_COLUMNS, whose conversion would turn "not recorded" (NULL) into false.
+REPLAY_INPUT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("est_prompt_tokens", "INTEGER"),
+    ("est_output_tokens", "INTEGER"),
+    ("has_tools", "INTEGER"),
+    ("has_images", "INTEGER"),
+    ("json_mode", "INTEGER"),
+    ("json_schema", "INTEGER"),
+)
+
+
+def _v3() -> Migration:
+    return Migration(3, add_columns=REPLAY_INPUT_COLUMNS)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1(), _v2(), _v3())
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

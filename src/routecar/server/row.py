@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 from ..dispatch.outcome import Outcome
 from ..dispatch.values import AttemptRecord
 from ..router.cost import actual_cost
-from ..router.plan import Plan
+from ..router.plan import Plan, RoutingRequest
 from ..routelog.record import RouteRecord
 from ..stages.exchange import Exchange
 
@@ -52,6 +52,16 @@ class PlanDetail:
 
     def attempt_outcomes(self) -> Iterable[tuple[str, str, str]]:
         return [(a.provider, a.slug or a.model, a.error or "ok") for a in self.attempts]
+
+
+def record_inputs(record: RouteRecord, req: RoutingRequest) -> None:
+    """The router's inputs the parsing already computed, for `routecar replay` (six stores)."""
+    record.est_prompt_tokens = req.est_prompt_tokens
+    record.est_output_tokens = req.est_output_tokens
+    record.has_tools = req.has_tools
+    record.has_images = req.has_images
+    record.json_mode = req.json_mode
+    record.json_schema = req.json_schema
 
 
 def record_plan(record: RouteRecord, plan: Plan) -> None:
