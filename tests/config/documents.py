@@ -75,7 +75,7 @@ _COMPLETE: dict[str, Any] = {
             "price": {"input": 0.15, "output": 0.6, "cached_input": 0.075}, "context_window": 128000,
             "max_output_tokens": 16384, "capabilities": ["chat", "tools", "streaming"], "quality": 0.7,
             "deployments": [{"provider": "p", "model": "a-up", "weight": 3}, {"provider": "g", "weight": 1}],
-            "fallbacks": ["b"],
+            "fallbacks": ["b"], "hedge": {"after": "300ms"}, "balancing": "least_request",
         },
         "b": {"deployments": [{"provider": "q", "model": "claude-3-5-haiku-latest"}]},
         "e": {"capabilities": ["embeddings"], "deployments": [{"provider": "p", "model": "text-embedding-3-small"}]},
@@ -101,6 +101,7 @@ _COMPLETE: dict[str, Any] = {
                       "semantic": {"model": "e", "min_similarity": 0.95, "ttl": "10m", "max_entries": 100}},
             "balance": {"cost": 1, "latency": 2, "quality": 0},
             "max_ttft_p99": "2s",
+            "hedge": {"after": "p95"},
         },
         "w": {"strategy": "weighted", "candidates": {"a": 3, "b": 1}, "cache": {"exact": True}},
     },
@@ -118,6 +119,7 @@ _COMPLETE: dict[str, Any] = {
                             "open_for": "30s", "max_open_for": "5m", "half_open_probes": 1},
         "max_cooldown": "5m",
         "health_check": {"enabled": True, "interval": "5s", "timeout": "2s"},
+        "hedge": {"after": "1s"},
     },
     "route_log": {"path": "./routes.db", "flush_interval": "250ms", "batch_size": 500, "queue_size": 50000,
                   "retention": {"max_age": "7d", "max_rows": 1000000}, "record_prompts": False},
@@ -125,6 +127,11 @@ _COMPLETE: dict[str, Any] = {
         "redis": {"url": "redis://redis.platform:6379/0", "key_prefix": "routecar:", "timeout": "50ms",
                   "max_connections": 8, "password": "pw"},
         "on_unavailable": "local",
+    },
+    "telemetry": {
+        "otlp": {"endpoint": "http://otel-collector.observability:4318", "headers": {"x-token": "t"},
+                 "sample_ratio": 0.5, "timeout": "2s"},
+        "route_rows": "otlp_logs",
     },
 }
 

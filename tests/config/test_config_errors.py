@@ -184,7 +184,7 @@ CASES += [
     (fast(balance={"cost": -1}), "routes.fast.balance.cost: must be a number >= 0, got number -1"),
     (fast(balance={"cost": 0}), "routes.fast.balance: at least one of cost, latency, quality must be > 0"),
     (fast(max_ttft_p99="quick"), "routes.fast.max_ttft_p99: must be a duration"),
-    (fast(priority=1), "routes.fast.priority: unknown key (expected one of: strategy, candidates, rules, cascade, budget, canary, shadow, cache, balance, max_ttft_p99)"),
+    (fast(priority=1), "routes.fast.priority: unknown key (expected one of: strategy, candidates, rules, cascade, budget, canary, shadow, cache, balance, max_ttft_p99, hedge)"),
     # classifiers
     ({"classifiers": {"c": {"type": "magic"}}}, "classifiers.c.type: must be one of heuristic, llm, embedding, got 'magic'"),
     ({"classifiers": {"c": {"type": "llm", "labels": ["a"]}}}, "classifiers.c.model: is required"),

@@ -58,7 +58,7 @@ GOOD = {
     "SPEC §4 with routing features": (merged_spec(), ENV),
     "every key set": (as_yaml(complete()), {}),
     "every section example of the docs": ("".join(_examples().values()),
-                                          {**ENV, "REDIS_URL": "redis://127.0.0.1:6379/0"}),
+                                          {**ENV, "REDIS_URL": "redis://127.0.0.1:6379/0", "OTEL_TOKEN": "t"}),
     "null sections and values": (
         "server:\nroutes:\nclassifiers:\nresilience: {retry: , circuit_breaker: {window: }}\nroute_log:\n"
         "providers: {p: {type: openai, base_url: 'http://127.0.0.1:9', headers: }}\n"

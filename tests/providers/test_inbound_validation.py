@@ -33,7 +33,6 @@ OK = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "h
         ({"messages": []}, "messages"),
         ({"messages": [{"role": "system", "content": "x"}]}, "messages"),
         ({"messages": [{"role": "user", "content": 3}]}, "messages"),
-        ({"messages": [{"role": "user", "content": [{"type": "server_tool_use"}]}]}, "messages"),
         ({"messages": [{"role": "user", "content": [{"type": "tool_result"}]}]}, "messages"),
         ({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f"}]}]}, "messages"),
         ({"system": 5}, "system"),
@@ -43,9 +42,7 @@ OK = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "h
         ({"stop_sequences": "END"}, "stop_sequences"),
         ({"stream": "yes"}, "stream"),
         ({"tools": [{"name": "f"}]}, "tools"),
-        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools"),
         ({"tool_choice": {"type": "tool"}}, "tool_choice"),
-        ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking"),
     ],
 )
 def test_invalid_requests_name_the_param(patch: dict[str, Any], param: str) -> None:
@@ -56,6 +53,27 @@ def test_invalid_requests_name_the_param(patch: dict[str, Any], param: str) -> N
     assert err.value.param == param
     assert isinstance(err.value, ValueError)
     assert err.value.message
+
+
+@pytest.mark.parametrize(
+    "patch,param",
+    [
+        ({"messages": [{"role": "user", "content": [{"type": "server_tool_use"}]}]}, "messages"),
+        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools"),
+    ],
+)
+def test_anthropic_only_content_defers_its_refusal(patch: dict[str, Any], param: str) -> None:
+    """Valid Anthropic with no canonical form: passed through to Anthropic upstreams, refused
+    by the others (the adapters read `_anthropic_untranslatable`)."""
+    out = messages_to_canonical({**OK, **patch}, b"{}")
+    assert out["_anthropic_untranslatable"][0] == param
+    assert out["_anthropic_raw"].raw == b"{}"
+
+
+def test_thinking_is_an_anthropic_only_field() -> None:
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    out = messages_to_canonical({**OK, "thinking": thinking, "service_tier": "auto"})
+    assert out["_anthropic_extra"] == {"thinking": thinking, "service_tier": "auto"}
 
 
 def test_non_object_body_is_refused() -> None:

@@ -29,7 +29,7 @@ def test_a_known_slug_gets_every_field_from_the_catalog():
 def test_an_unknown_slug_is_found_by_its_dated_upstream_name():
     m = models("  cheap-claude: {deployments: [{provider: anthropic, model: claude-3-5-haiku-20241022}]}\n")
     found = m["cheap-claude"]
-    assert found.price == Price(0.80, 4.00, 0.08) and found.context_window == 200000
+    assert found.price == Price(0.80, 4.00, 0.08, 1.0) and found.context_window == 200000
     assert found.capabilities == frozenset({"chat", "tools", "streaming"})
 
 

@@ -44,7 +44,9 @@ async def test_an_openai_answer_is_forwarded_byte_for_byte(upstream: str, sideca
             body = await resp.read()
             assert resp.status == 200
             assert float(resp.headers["x-routecar-cost-usd"]) > 0  # usage was still read for the cost
-    assert body == UPSTREAM_BODY
+            assert resp.headers["x-routecar-upstream-model"] == "up-0"
+    # Byte for byte, bar `model`: the model-field rule puts the slug the app asked for there.
+    assert body == UPSTREAM_BODY.replace(b'"model": "up-0"', b'"model": "m"')
 
 
 async def test_a_translated_answer_is_serialized(upstream: str, sidecar_factory) -> None:

@@ -44,6 +44,7 @@ from .routes import ROUTES
 from .server_section import SERVER
 from .shapes import Key, Object
 from .shared_state import SHARED_STATE
+from .telemetry_section import TELEMETRY
 
 SIDECAR = Object(
     Key("server", SERVER, "sockets, request limits, SIGTERM drain"),
@@ -57,6 +58,8 @@ SIDECAR = Object(
     Key("route_log", ROUTE_LOG, "the SQLite file of one row per request"),
     Key("shared_state", SHARED_STATE, "a Redis shared by every pod for budgets, limits and shared caches "
                                       "(left out: per-pod state)"),
+    Key("telemetry", TELEMETRY, "OpenTelemetry traces and route rows for a collector, stdout or both "
+                                "(left out: off)"),
     doc="routecar sidecar.yaml",
 )
 

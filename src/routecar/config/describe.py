@@ -36,6 +36,8 @@ def _model_lines(m: ModelConfig) -> list[str]:
     price = f"{_money(m.price.input)} in / {_money(m.price.output)} out per 1M tokens"
     if m.price.cached_input is not None:
         price += f" ({_money(m.price.cached_input)} cached in)"
+    if m.price.cache_write is not None:
+        price += f" ({_money(m.price.cache_write)} cache write)"
     facts = [price]
     if m.context_window:
         facts.append(f"context {m.context_window}")

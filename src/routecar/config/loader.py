@@ -30,6 +30,7 @@ from .route_log_section import build_route_log
 from .routes import build_routes
 from .server_section import build_server
 from .shared_state import build_shared_state, check_shared_routes
+from .telemetry_section import build_telemetry
 
 __all__ = ["ConfigError", "load_config", "parse_config"]
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -99,6 +100,7 @@ def _build(tree: dict[Any, Any], raw: bytes, source: str, env: Mapping[str, str]
     server = build_server(issues, tree.get("server"))
     route_log = build_route_log(issues, tree.get("route_log"))
     shared_state = build_shared_state(issues, tree.get("shared_state"))
+    telemetry = build_telemetry(issues, tree.get("telemetry"))
     check_shared_routes(issues, routes, tree.get("shared_state"))
     if issues.errors:
         raise ConfigError(issues.errors)
@@ -112,6 +114,7 @@ def _build(tree: dict[Any, Any], raw: bytes, source: str, env: Mapping[str, str]
         route_log=route_log,
         classifiers=MappingProxyType(classifiers),
         shared_state=shared_state,
+        telemetry=telemetry,
         hash=hashlib.sha256(raw).hexdigest()[:12],
         source=source,
         warnings=tuple(issues.warnings),

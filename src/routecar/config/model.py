@@ -123,12 +123,21 @@ class HealthCheckConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HedgeConfig:
+    """Hedged first tokens: after `after` seconds without a first content token, one more
+    attempt races the first; `after` "p95" is the deployment's observed TTFT p95."""
+
+    after: float | str = 0.3
+
+
+@dataclass(frozen=True, slots=True)
 class ResilienceConfig:
     retry: RetryConfig = RetryConfig()
     circuit_breaker: BreakerConfig = BreakerConfig()
     # Upper bound on a 429 cooldown, whatever the provider's reset header says.
     max_cooldown: float = 300.0
     health_check: HealthCheckConfig = HealthCheckConfig()
+    hedge: HedgeConfig | None = None  # off unless written (a model's or route's own wins)
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,9 @@ class ProviderConfig:
     retry_on: frozenset[int | str] | None = None
     circuit_breaker: BreakerConfig | None = None
     drop_unsupported_params: bool = False
+    # App request headers sent on upstream (lower case); the loader fills in the type's defaults
+    # (providers_section.FORWARD_DEFAULTS) when the file names none.
+    forward_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +165,7 @@ class Price:
     input: float = 0.0
     output: float = 0.0
     cached_input: float | None = None
+    cache_write: float | None = None  # prompt tokens written to a provider's cache (Anthropic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +190,10 @@ class ModelConfig:
     capabilities: frozenset[str] = frozenset({"chat", "tools", "streaming"})
     quality: float | None = None
     fallbacks: tuple[str, ...] = ()
+    hedge: HedgeConfig | None = None
+    # How a request picks among the deployments: `weighted` random, or `least_request`
+    # (power of two choices on in-flight requests per unit of weight).
+    balancing: str = "weighted"
 
     @property
     def is_embedding(self) -> bool:
@@ -265,6 +282,7 @@ class RouteConfig:
     balance: Mapping[str, float] = field(default_factory=_empty_map)
     # Skip deployments whose measured p99 TTFT exceeds this while another meets it.
     max_ttft_p99: float | None = None
+    hedge: HedgeConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +311,31 @@ class RouteLogConfig:
     queue_size: int = 50_000
     retention: Retention = Retention()
     record_prompts: bool = False
+
+
+ROUTE_ROWS = ("none", "otlp_logs", "stdout")
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpConfig:
+    """An OTLP/HTTP (protobuf) collector: traces go to `{endpoint}/v1/traces`, logs to `/v1/logs`."""
+
+    endpoint: str = ""
+    headers: Mapping[str, str] = field(default_factory=_empty_map, repr=False)  # may carry credentials
+    sample_ratio: float = 1.0
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryConfig:
+    """OpenTelemetry export, built from finished route rows off the request path."""
+
+    otlp: OtlpConfig | None = None  # None: no spans, nothing imported
+    route_rows: str = "none"  # each route row also goes to stdout or to OTLP logs
+
+    @property
+    def enabled(self) -> bool:
+        return self.otlp is not None or self.route_rows != "none"
 
 
 SHARED_ON_UNAVAILABLE = ("local", "reject")
@@ -388,6 +431,7 @@ class Config:
     classifiers: Mapping[str, ClassifierConfig] = field(default_factory=_empty_map)
     # None: budgets, limits and caches are per pod (no Redis is ever contacted or imported).
     shared_state: SharedStateConfig | None = None
+    telemetry: TelemetryConfig = TelemetryConfig()
     # sha256 (first 12 hex chars) of the file bytes: the `config_hash` column of each row.
     hash: str = ""
     source: str = ""

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from .fields import Issues, unknown
 from .kinds import INVALID, Enum, Int, Number, Str
 from .model import CAPABILITIES, Deployment, ModelConfig, Price, ProviderConfig
+from .hedge_section import HEDGE, build_hedge
 from .model_catalog import catalog_defaults
 from .shapes import Entries, Key, List, Map, Object, Values
 
@@ -21,6 +22,8 @@ PRICE = Object(
     Key("input", Number(min=0), "USD per 1M prompt tokens"),
     Key("output", Number(min=0), "USD per 1M completion tokens"),
     Key("cached_input", Number(min=0), "USD per 1M cached prompt tokens (default: the input price)"),
+    Key("cache_write", Number(min=0), "USD per 1M prompt tokens written to the provider's cache "
+                                      "(Anthropic cache_creation_input_tokens; default: the input price)"),
     defaults=Price,
     name="price",
 )
@@ -42,6 +45,11 @@ MODEL = Object(
     Key("quality", Number(), "ranking input of the quality and balanced strategies, 0 to 1 (default: from the catalog)"),
     Key("deployments", List(DEPLOYMENT, min_items=1), "where it is served", required=True),
     Key("fallbacks", List(Str(), unique=True), "models tried in order when every deployment fails or is unavailable"),
+    Key("hedge", HEDGE, "race a second attempt when the first has no first token after `after` (default: the "
+                        "route's, else resilience.hedge)"),
+    Key("balancing", Enum(("weighted", "least_request")),
+        "how requests pick a deployment: weighted random, or least_request (two random picks, fewer "
+        "in-flight requests per unit of weight wins)"),
     defaults=ModelConfig,
     name="model",
     doc="a model apps may name, with its deployments",
@@ -107,8 +115,10 @@ def _catalog_price(defaults: Mapping[str, Any]) -> Price:
     if not isinstance(price, dict):
         return Price()
     cached = price.get("cached_input")
+    write = price.get("cache_write")
     return Price(input=float(price.get("input", 0.0)), output=float(price.get("output", 0.0)),
-                 cached_input=None if cached is None else float(cached))
+                 cached_input=None if cached is None else float(cached),
+                 cache_write=None if write is None else float(write))
 
 
 def _model(issues: Issues, slug: str, v: Values, slugs: list[str], providers: Mapping[str, ProviderConfig]) -> ModelConfig:
@@ -151,6 +161,8 @@ def _model(issues: Issues, slug: str, v: Values, slugs: list[str], providers: Ma
         capabilities=capabilities,
         quality=quality,
         fallbacks=tuple(fallbacks),
+        hedge=build_hedge(v["hedge"], "hedge" in v.given),
+        balancing=v["balancing"],
     )
 
 

@@ -22,7 +22,7 @@ from .model import (
     Timeouts,
 )
 from .resilience_section import BREAKER, RETRY_ON, build_breaker
-from .shapes import Entries, Key, Map, Object, Values
+from .shapes import Entries, Key, List, Map, Object, Values
 
 # Provider names end up in deployment ids ("provider/model"), metrics labels and log rows.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -87,7 +87,32 @@ COMMON = (
     Key("retry_on", RETRY_ON, "overrides resilience.retry.retry_on for this provider"),
     Key("circuit_breaker", BREAKER, "overrides resilience.circuit_breaker key by key for this provider"),
     Key("drop_unsupported_params", Bool(), "drop request parameters this provider does not support instead of failing"),
+    Key("forward_headers", List(Str(pattern=_HEADER_NAME, message="is not a valid HTTP header name"), unique=True),
+        "app request headers sent on to this provider (default: anthropic-beta for anthropic; "
+        "openai-organization, openai-project for openai); credentials, cookies, hop-by-hop and "
+        "x-routecar-* headers are never forwarded"),
 )
+# The app headers each provider type forwards when `forward_headers` is left out.
+FORWARD_DEFAULTS: Mapping[str, tuple[str, ...]] = {
+    "anthropic": ("anthropic-beta",),
+    "openai": ("openai-organization", "openai-project"),
+}
+# Headers never forwarded, whatever `forward_headers` says: credentials (routecar sends the
+# provider's own), cookies, routecar's controls, and what belongs to each hop (framing, the
+# connection, the body's encoding, which routecar sets for the request it sends).
+NEVER_FORWARDED = frozenset({
+    "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie", "set-cookie",
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "host",
+    "content-length", "content-type", "content-encoding", "accept-encoding", "expect",
+})
+
+
+def never_forwarded(name: str) -> bool:
+    """Whether the header `name` (any case) may never go upstream from the app."""
+    lowered = name.lower()
+    return lowered in NEVER_FORWARDED or lowered.startswith("x-routecar-")
+
+
 # Keys only one type takes, by type.
 TYPE_KEYS: Mapping[str, tuple[Key, ...]] = {}
 
@@ -155,9 +180,10 @@ def _provider(issues: Issues, name: str, v: Values, base_dir: Path, resilience: 
     breaker: BreakerConfig | None = None
     if "circuit_breaker" in v.given:
         breaker = build_breaker(issues, v["circuit_breaker"], resilience.circuit_breaker)
+    ptype = v["type"] or "openai"
     return ProviderConfig(
         name=name,
-        type=v["type"] or "openai",
+        type=ptype,
         base_url=v["base_url"] or "",
         api_key=_api_key(issues, v, base_dir),
         headers=MappingProxyType(dict(v["headers"])),
@@ -167,7 +193,21 @@ def _provider(issues: Issues, name: str, v: Values, base_dir: Path, resilience: 
         retry_on=frozenset(v["retry_on"]) if "retry_on" in v.given else None,
         circuit_breaker=breaker,
         drop_unsupported_params=v["drop_unsupported_params"],
+        forward_headers=_forward_headers(issues, v, ptype),
     )
+
+
+def _forward_headers(issues: Issues, v: Values, ptype: str) -> tuple[str, ...]:
+    if "forward_headers" not in v.given:
+        return FORWARD_DEFAULTS.get(ptype, ())
+    names: list[str] = []
+    for path, name in v.located("forward_headers"):
+        if never_forwarded(name):
+            issues.error(path, f"{name!r} is never forwarded (credentials, cookies, hop-by-hop and x-routecar-* "
+                               "headers stay with routecar); use `headers` for fixed upstream headers")
+            continue
+        names.append(name.lower())
+    return tuple(names)
 
 
 def build_providers(

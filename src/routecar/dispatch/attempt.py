@@ -212,7 +212,10 @@ async def open_stream(
     resp: Response | None = None
     head: list[Chunk] = []
     parser = SSEParser(max_event)
-    decoder = adapter.stream_decoder(upstream_model)
+    # A passthrough request's decoder keeps the upstream's own events for the app (only the
+    # adapters that build such requests, anthropic and openai, take `native`).
+    decoder = adapter.stream_decoder(upstream_model, native=True) if req.native_events else \
+        adapter.stream_decoder(upstream_model)  # type: ignore[call-arg]  # (the first call)
     timer = ticker.deadline(first_end)
     handed_over = False
     try:

@@ -11,6 +11,7 @@ from typing import Awaitable, Mapping, Protocol
 from ..config.model import Config
 from ..http1 import DeadlineTicker, Pool
 from ..providers.base import Adapter, ChatCall, Translation, UpstreamRequest
+from ..providers.forwarding import forward_app_headers
 from ..router.plan import Candidate
 from .attempt import OpenedStream, call_unary, open_stream
 from .values import AttemptFailure, DispatchRequest, UnaryAnswer
@@ -51,12 +52,19 @@ class UpstreamCaller:
         dep = cand.deployment
         provider = self.config.providers[dep.provider]
         adapter = self.adapters[provider.type]
+        dropped: list[str] = []
         if request.endpoint == "embeddings":
-            return Prepared(adapter.embeddings_request(provider, dep.model, request.body), [])  # type: ignore[arg-type]
-        notes = Translation()
-        call = ChatCall(provider, dep.model, request.body, request.stream, cand.model.max_output_tokens)  # type: ignore[arg-type]
-        wire = adapter.chat_request(call, notes)
-        return Prepared(wire, notes.dropped_params)
+            wire = adapter.embeddings_request(provider, dep.model, request.body)  # type: ignore[arg-type]
+        elif request.endpoint == "count_tokens":  # planned on Anthropic deployments only
+            wire = adapter.count_tokens_request(provider, dep.model, request.body)  # type: ignore[attr-defined]
+        else:
+            notes = Translation()
+            call = ChatCall(provider, dep.model, request.body, request.stream, cand.model.max_output_tokens)  # type: ignore[arg-type]
+            wire = adapter.chat_request(call, notes)
+            dropped = notes.dropped_params
+        if provider.forward_headers and request.headers:
+            forward_app_headers(wire.headers, provider.forward_headers, request.headers)
+        return Prepared(wire, dropped)
 
     def call(self, cand: Candidate, prepared: Prepared, request: DispatchRequest,
              deadline: float) -> Awaitable[AttemptResult]:
@@ -74,6 +82,8 @@ class UpstreamCaller:
 
             def parse(payload: bytes) -> dict:
                 return adapter.embeddings_response(payload, dep.model, request_body=body)  # type: ignore[arg-type]
+        elif request.endpoint == "count_tokens":
+            parse = adapter.count_tokens_response  # type: ignore[attr-defined]
         else:
             def parse(payload: bytes) -> dict:
                 return adapter.chat_response(payload, dep.model)

@@ -99,6 +99,10 @@ class AttemptRecord(NamedTuple):
     latency_ms: float
     ttft_ms: float | None = None
     check: str | None = None  # a cascade step's verdict: "passed" or "failed: CHECK"
+    hedge: bool = False  # started by a hedge, racing a slow first attempt (dispatch/hedge.py)
+    lost: bool = False  # lost a hedge race and was cancelled (or discarded)
+    cost_usd: float | None = None  # a lost attempt's cost, billed to the request
+    cost_estimated: bool = False  # that cost is from the prompt estimate, not upstream usage
 
     def as_dict(self) -> dict[str, Any]:
         out = {
@@ -112,6 +116,12 @@ class AttemptRecord(NamedTuple):
         }
         if self.check is not None:
             out["check"] = self.check
+        if self.hedge:
+            out["hedge"] = True
+        if self.lost:
+            out["lost"] = True
+            out["cost_usd"] = None if self.cost_usd is None else round(self.cost_usd, 8)
+            out["cost_estimated"] = self.cost_estimated
         return out
 
 
@@ -138,6 +148,8 @@ class DispatchRequest(NamedTuple):
     # The first attempt's fleet-wide rpm/tpm answer, fetched ahead with the budget reservation
     # (shared/admission.py FleetSlot); None: the dispatcher asks Redis itself.
     fleet_slot: Any = None
+    # The app's request headers; providers get those their `forward_headers` name.
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import anthropic_api, control, gemini_api, models_list, openai_api
+from . import anthropic_api, control, gemini_api, models_list, openai_api, responses_api
 from .faults import FaultSet
 from .state import STATE, FakeState
 
@@ -36,6 +36,7 @@ def create_app(
         embedding_dim=embedding_dim, require_key=require_key, faults=FaultSet(faults),
     )
     openai_api.add_routes(app)
+    responses_api.add_routes(app)
     anthropic_api.add_routes(app)
     gemini_api.add_routes(app)
     models_list.add_routes(app)

@@ -45,7 +45,9 @@ _HELD_BYTES = 64 << 10
 
 
 class Server:
-    """Routes by exact path; `handler(request)` returns a Response, an aiohttp-style response
+    """Routes by exact path, or by prefix for a path ending in `/*` (`/v1/models/*` takes
+    `/v1/models/gpt-4o` and `/v1/models/org/name`; an exact path wins, then the longest
+    prefix); `handler(request)` returns a Response, an aiohttp-style response
     (status/body/headers with a bytes body), or a StreamResponse it has already written.
 
     `own_answer_headers(request_or_None)` adds headers to the answers the server writes without
@@ -60,6 +62,8 @@ class Server:
         for methods in self.routes.values():
             if "GET" in methods and "HEAD" not in methods:
                 methods["HEAD"] = methods["GET"]
+        self.prefixes = sorted(((path[:-1], methods) for path, methods in self.routes.items() if path.endswith("/*")),
+                               key=lambda item: -len(item[0]))
         self.app = app
         self.max_body = max_body
         self.closing = closing  # draining: every answer says Connection: close
@@ -70,6 +74,14 @@ class Server:
         self._sweeper: asyncio.TimerHandle | None = None
         self._date_at = 0
         self._date = b""
+
+    def methods_for(self, path: str) -> dict[str, Handler] | None:
+        methods = self.routes.get(path)
+        if methods is None and self.prefixes:
+            for prefix, by_prefix in self.prefixes:
+                if path.startswith(prefix) and len(path) > len(prefix):
+                    return by_prefix
+        return methods
 
     def own_headers(self, request: Request | None, headers: Mapping[str, str]) -> dict[str, str]:
         """`headers` (the server's own for an answer) with the hook's added where they do not clash."""
@@ -227,7 +239,7 @@ class _Connection(asyncio.Protocol):
 
     async def _run(self, request: Request) -> None:
         server = self.server
-        methods = server.routes.get(request.path)
+        methods = server.methods_for(request.path)
         try:
             if methods is None:
                 answer: Any = Response(404, error_json(404, f"Unknown endpoint {request.method} {request.path}.",

@@ -16,6 +16,7 @@ from . import upstream_http as http
 from .anthropic_request import build_body
 from .anthropic_stream import AnthropicStreamDecoder, finish_reason, usage_from
 from .base import ChatCall, Translation, UnsupportedParam, UpstreamError, UpstreamRequest
+from .json_splice import set_string_member
 
 API_VERSION = "2023-06-01"
 
@@ -38,11 +39,20 @@ class AnthropicAdapter:
         self._clock = clock
 
     def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
-        out = build_body(call, notes, call.default_max_tokens or self.default_max_tokens)
         headers = _headers(call.provider)
         if call.stream:
             headers["accept"] = "text/event-stream"
-        return UpstreamRequest(http.join_url(call.provider.base_url, "v1", "/messages"), headers, orjson.dumps(out))
+        url = http.join_url(call.provider.base_url, "v1", "/messages")
+        passthrough = call.body.get("_anthropic_raw")
+        if passthrough is not None:
+            # Anthropic in, Anthropic out: the app's bytes, only `model` changed.
+            if bool(call.body.get("stream")) == call.stream:
+                body = passthrough_body(passthrough.raw, call.upstream_model)
+            else:  # a cascade fetches whole answers to check them, whatever the app asked
+                body = _with(passthrough.raw, model=call.upstream_model, stream=call.stream)
+            return UpstreamRequest(url, headers, body, native_events=call.stream)
+        out = build_body(call, notes, call.default_max_tokens or self.default_max_tokens)
+        return UpstreamRequest(url, headers, orjson.dumps(out))
 
     def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
         data = orjson.loads(payload)
@@ -50,8 +60,8 @@ class AnthropicAdapter:
             raise ValueError("response is not an Anthropic message (no 'content' list)")
         return message_to_completion(data, upstream_model, int(self._clock()))
 
-    def stream_decoder(self, upstream_model: str) -> AnthropicStreamDecoder:
-        return AnthropicStreamDecoder(upstream_model, self._clock)
+    def stream_decoder(self, upstream_model: str, native: bool = False) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(upstream_model, self._clock, native)
 
     def embeddings_request(self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         raise UnsupportedParam("embeddings", "anthropic")
@@ -61,11 +71,37 @@ class AnthropicAdapter:
     ) -> dict[str, Any]:
         raise UnsupportedParam("embeddings", "anthropic")
 
+    def count_tokens_request(self, provider: ProviderConfig, upstream_model: str,
+                             body: dict[str, Any]) -> UpstreamRequest:
+        """`POST /v1/messages/count_tokens` with the app's own body (bar `model`)."""
+        raw = body["_anthropic_raw"].raw
+        return UpstreamRequest(http.join_url(provider.base_url, "v1", "/messages/count_tokens"),
+                               _headers(provider), passthrough_body(raw, upstream_model))
+
+    def count_tokens_response(self, payload: bytes) -> dict[str, Any]:
+        data = orjson.loads(payload)
+        if not isinstance(data, dict) or type(data.get("input_tokens")) is not int:
+            raise ValueError("count_tokens answer has no integer 'input_tokens'")
+        return data
+
     def parse_error(self, status: int, payload: bytes) -> UpstreamError:
         return parse_error(status, payload)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
         return http.get_request(http.join_url(provider.base_url, "v1", "/models"), _headers(provider))
+
+
+def passthrough_body(raw: bytes, upstream_model: str) -> bytes:
+    """The app's Messages body with the deployment's model; re-serialized only if `model` could
+    not be found in place (never the case for a body that passed validation)."""
+    spliced = set_string_member(raw, "model", upstream_model)
+    return spliced if spliced is not None else _with(raw, model=upstream_model)
+
+
+def _with(raw: bytes, **changes: Any) -> bytes:
+    body = orjson.loads(raw)
+    body.update(changes)
+    return orjson.dumps(body)
 
 
 def _headers(provider: ProviderConfig) -> dict[str, str]:

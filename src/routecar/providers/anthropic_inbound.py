@@ -6,6 +6,14 @@ any provider; the canonical answer is turned back into an Anthropic `message` (b
 This module is the entry point's face: the server needs nothing else. Anthropic-only knobs with
 no OpenAI equivalent travel under private `_anthropic_*` keys that only the Anthropic adapter
 reads.
+
+Passthrough: the app's own bytes travel as `_anthropic_raw`, and an Anthropic upstream gets
+them unchanged apart from `model` (cache_control, thinking, citations, documents, beta fields
+routecar has never heard of). Other protocols get the translation; top-level fields it has no
+place for (`thinking`, `service_tier`, ...) are listed in `_anthropic_extra`, and a content
+block or tool it cannot express defers its refusal in `_anthropic_untranslatable`: only a
+non-Anthropic candidate refuses it (400 naming the field, or dropped when the provider says
+`drop_unsupported_params`), so the request still reaches an Anthropic one.
 """
 
 from __future__ import annotations
@@ -36,9 +44,61 @@ class InboundError(ValueError):
         self.param = param
 
 
-def messages_to_canonical(body: Any) -> dict[str, Any]:
+class Untranslatable(InboundError):
+    """Valid Anthropic with no canonical form: fine for an Anthropic upstream (passthrough),
+    refused by the others."""
+
+
+class RawBody:
+    """The app's request bytes, for passthrough. Opaque in cache keys (its repr is constant):
+    what it says is keyed through the canonical fields and `_anthropic_extra`."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return "RawBody"
+
+
+# Top-level Messages fields the translation carries; any other is Anthropic-only.
+_TRANSLATED = frozenset({"model", "max_tokens", "messages", "system", "temperature", "top_p", "top_k",
+                         "stop_sequences", "tools", "tool_choice", "metadata", "stream"})
+
+
+def messages_to_canonical(body: Any, raw: bytes | None = None) -> dict[str, Any]:
+    """The canonical body of a Messages request; `raw` (the app's bytes) enables passthrough."""
     if not isinstance(body, dict):
         raise InboundError("request body must be a JSON object")
+    try:
+        out = _translated(body)
+    except Untranslatable as exc:
+        out = _routing_only(body)
+        out["_anthropic_untranslatable"] = (exc.param or "messages", exc.message)
+    extra = {k: v for k, v in body.items() if k not in _TRANSLATED}
+    if extra:
+        out["_anthropic_extra"] = extra
+    if raw is not None:
+        out["_anthropic_raw"] = RawBody(raw)
+    return out
+
+
+def _routing_only(body: dict[str, Any]) -> dict[str, Any]:
+    """Enough of a request the translation cannot express for routing and estimates (the
+    Anthropic message shapes are close enough for counting), never sent anywhere but to an
+    Anthropic upstream, which gets the app's own bytes."""
+    out: dict[str, Any] = {"model": body["model"], "messages": body["messages"], "max_tokens": body["max_tokens"]}
+    for key in ("system", "tools", "temperature"):
+        if body.get(key) is not None:
+            out[key] = body[key]
+    if body.get("stream"):
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    return out
+
+
+def _translated(body: dict[str, Any]) -> dict[str, Any]:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InboundError("model: field required (a non-empty string)", "model")
@@ -48,10 +108,9 @@ def messages_to_canonical(body: Any) -> dict[str, Any]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InboundError("messages: field required (a non-empty list)", "messages")
-    thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
-        raise InboundError("thinking: extended thinking is not supported through routecar", "thinking")
-
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InboundError("stream: must be a boolean", "stream")
     out: dict[str, Any] = {"model": model, "messages": _system(body.get("system"))}
     for i, msg in enumerate(messages):
         out["messages"].extend(_message(msg, i))
@@ -78,9 +137,6 @@ def messages_to_canonical(body: Any) -> dict[str, Any]:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise InboundError("stream: must be a boolean", "stream")
     if stream:
         out["stream"] = True
         # The closing message_delta reports usage, so it is asked for from every upstream.
@@ -162,7 +218,7 @@ def _part(block: Any, where: str) -> dict[str, Any]:
             return {"type": "image_url", "image_url": {"url": source["url"]}}
         if kind == "document" and source.get("type") == "text" and isinstance(source.get("data"), str):
             return {"type": "text", "text": source["data"]}
-    raise InboundError(f"{where}: content block type '{kind}' is not supported through routecar", "messages")
+    raise Untranslatable(f"{where}: content block type '{kind}' has no equivalent outside Anthropic", "messages")
 
 
 def _assistant(blocks: list[dict[str, Any]], where: str) -> dict[str, Any]:
@@ -179,7 +235,8 @@ def _assistant(blocks: list[dict[str, Any]], where: str) -> dict[str, Any]:
         elif kind in ("thinking", "redacted_thinking"):
             continue  # signed reasoning only Anthropic can verify; other providers cannot take it
         else:
-            raise InboundError(f"{where}.content.{j}: content block type '{kind}' is not supported through routecar", "messages")
+            raise Untranslatable(f"{where}.content.{j}: content block type '{kind}' has no equivalent outside "
+                                 "Anthropic", "messages")
     out: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         out["tool_calls"] = calls
@@ -192,7 +249,7 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
     out = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or tool.get("type", "custom") != "custom":
-            raise InboundError(f"tools.{i}: only custom (client) tools are supported through routecar", "tools")
+            raise Untranslatable(f"tools.{i}: only custom (client) tools have an equivalent outside Anthropic", "tools")
         if not isinstance(tool.get("name"), str) or not isinstance(tool.get("input_schema"), dict):
             raise InboundError(f"tools.{i}: 'name' and 'input_schema' are required", "tools")
         fn: dict[str, Any] = {"name": tool["name"]}

@@ -20,8 +20,8 @@ from .anthropic_inbound_answer import (
     stop_reason_for,
     tool_use_block,
 )
-from .base import Chunk
-from .sse import encode_event
+from .base import Chunk, SSEEvent
+from .sse import encode_data, encode_event
 
 
 def _event(name: str, payload: dict[str, Any]) -> bytes:
@@ -49,6 +49,8 @@ class MessagesStreamEncoder:
     def encode(self, chunk: Chunk) -> bytes:
         if self._closed:
             return b""
+        if chunk.event is not None:  # an Anthropic upstream's own event: passed through
+            return self._native(chunk.event)
         data = chunk.data
         out: list[bytes] = []
         if self._id is None:
@@ -73,6 +75,22 @@ class MessagesStreamEncoder:
         if self._finish is not None and self._usage is not None:
             self._close_message(out)
         return b"".join(out)
+
+    def _native(self, event: SSEEvent) -> bytes:
+        """The upstream's event as it came; only message_start's `model` follows the
+        model-field rule."""
+        self._started = True  # the upstream's own message_start opens the message
+        name = event.event
+        data = event.data
+        if name == "message_start":
+            payload = orjson.loads(data)
+            message = payload.get("message") if isinstance(payload, dict) else None
+            if isinstance(message, dict) and "model" in message:
+                message["model"] = self._model
+                data = orjson.dumps(payload)
+        elif name == "message_stop":
+            self._closed = True
+        return encode_event(name, data) if name else encode_data(data)
 
     def finish(self) -> bytes:
         if self._closed:

@@ -21,6 +21,7 @@ UNSUPPORTED: dict[str, up.Inert] = up.OPENAI_EXTRAS
 def build_body(call: ChatCall, notes: Translation, default_max_tokens: int) -> dict[str, Any]:
     body = call.body
     up.check_unsupported(body, UNSUPPORTED, call.provider, "anthropic", notes)
+    up.check_openai_only(body, "anthropic")
     system, turns = convert_messages(body)
     instruction = rt.json_instruction(body.get("response_format"))
     if instruction:

@@ -43,10 +43,17 @@ def usage_from(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 class AnthropicStreamDecoder:
-    __slots__ = ("done", "_header", "_model", "_usage", "_tools", "_clock")
+    """`native`: a passthrough stream (Anthropic in, Anthropic upstream). Every event then comes
+    out as at least one chunk carrying it (`Chunk.event`), so the Messages entry point forwards
+    thinking, signatures, citations and pings as they came; `data` still says what the event
+    means canonically (content for the first-byte rule, usage for cost)."""
 
-    def __init__(self, upstream_model: str, clock: canonical.Clock = canonical.DEFAULT_CLOCK) -> None:
+    __slots__ = ("done", "_header", "_model", "_usage", "_tools", "_clock", "_native")
+
+    def __init__(self, upstream_model: str, clock: canonical.Clock = canonical.DEFAULT_CLOCK,
+                 native: bool = False) -> None:
         self.done = False
+        self._native = native
         self._clock = clock
         self._header: canonical.ChunkHeader | None = None  # set by message_start
         self._model = upstream_model
@@ -54,6 +61,15 @@ class AnthropicStreamDecoder:
         self._tools: dict[int, int] = {}  # content block index -> tool call index
 
     def feed(self, event: SSEEvent) -> list[Chunk]:
+        chunks = self._translate(event)
+        if not self._native:
+            return chunks
+        if not chunks:
+            return [Chunk({}, event=event)]
+        chunks[0].event = event
+        return chunks
+
+    def _translate(self, event: SSEEvent) -> list[Chunk]:
         data = orjson.loads(event.data)  # ValueError on garbage: the dispatcher calls it malformed
         if not isinstance(data, dict):
             raise ValueError("stream event is not a JSON object")

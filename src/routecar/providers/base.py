@@ -32,6 +32,9 @@ class UpstreamRequest:
     headers: dict[str, str]
     body: bytes
     method: str = "POST"
+    # A passthrough stream: the adapter's decoder is made with `native=True`, so every upstream
+    # event reaches the app as it came (see Chunk.event).
+    native_events: bool = False
 
 
 @dataclass(slots=True)
@@ -48,10 +51,16 @@ class Chunk:
 
     `raw` holds the upstream's own JSON bytes when no translation happened, so the OpenAI entry
     point forwards them untouched instead of re-serializing.
+
+    `event` is the upstream's own event for protocols whose events do not map one to one onto
+    chunks (Anthropic): an entry point speaking that protocol forwards it as it came (thinking,
+    signatures, citations and pings included) and ignores `data`. Such a decoder emits at least
+    one chunk per event (an empty `data` when the event has no canonical form).
     """
 
     data: dict[str, Any]
     raw: bytes | None = None
+    event: SSEEvent | None = None
 
     @property
     def has_content(self) -> bool:

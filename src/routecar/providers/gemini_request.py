@@ -37,6 +37,8 @@ _CALLING_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 def build_body(call: ChatCall, notes: Translation) -> dict[str, Any]:
     body = call.body
     up.check_unsupported(body, UNSUPPORTED, call.provider, "gemini", notes)
+    up.check_openai_only(body, "gemini")
+    up.check_anthropic_only(body, call.provider, "gemini", notes)
     system, contents = convert_messages(body)
     out: dict[str, Any] = {"contents": contents}
     if system:

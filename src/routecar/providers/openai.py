@@ -13,8 +13,12 @@ from typing import Any
 import orjson
 
 from ..config.model import ProviderConfig
+from . import unsupported_params as up
 from . import upstream_http as http
 from .base import ChatCall, Chunk, SSEEvent, Translation, UpstreamError, UpstreamRequest, UpstreamStreamError
+from .json_splice import set_string_member
+from .responses_answer import response_to_canonical
+from .responses_stream import ResponsesStreamDecoder
 
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window", "too many tokens")
 
@@ -55,6 +59,10 @@ class OpenAIAdapter:
     type = "openai"
 
     def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
+        responses = call.body.get("_responses_raw")
+        if responses is not None:
+            return _responses_request(call, responses.raw)
+        up.check_anthropic_only(call.body, call.provider, "openai", notes)
         out = _public(call.body, call.upstream_model)
         if call.stream:
             options = dict(out.get("stream_options") or {})
@@ -63,10 +71,16 @@ class OpenAIAdapter:
         return UpstreamRequest(call.provider.base_url + "/chat/completions", _headers(call.provider), orjson.dumps(out))
 
     def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
-        return _json_with(payload, "choices")
+        parsed = orjson.loads(payload)
+        if isinstance(parsed, dict) and parsed.get("object") == "response":  # a Responses API answer
+            return response_to_canonical(parsed, upstream_model)
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
+            raise ValueError("response has no 'choices' list")
+        return parsed
 
-    def stream_decoder(self, upstream_model: str) -> OpenAIStreamDecoder:
-        return OpenAIStreamDecoder()
+    def stream_decoder(self, upstream_model: str, native: bool = False) -> OpenAIStreamDecoder | ResponsesStreamDecoder:
+        """`native`: a Responses API stream (its typed events pass through to the app)."""
+        return ResponsesStreamDecoder(upstream_model) if native else OpenAIStreamDecoder()
 
     def embeddings_request(self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
         return UpstreamRequest(provider.base_url + "/embeddings", _headers(provider), orjson.dumps(_public(body, upstream_model)))
@@ -81,6 +95,18 @@ class OpenAIAdapter:
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
         return http.get_request(provider.base_url + "/models", _headers(provider))
+
+
+def _responses_request(call: ChatCall, raw: bytes) -> UpstreamRequest:
+    """Responses API in, OpenAI out: the app's bytes at `/responses`, only `model` changed."""
+    body = set_string_member(raw, "model", call.upstream_model) if bool(call.body.get("stream")) == call.stream \
+        else None
+    if body is None:  # `model` not found in place, or a cascade fetching whole answers of a stream
+        parsed = orjson.loads(raw)
+        parsed.update(model=call.upstream_model, stream=call.stream)
+        body = orjson.dumps(parsed)
+    return UpstreamRequest(call.provider.base_url + "/responses", _headers(call.provider), body,
+                           native_events=call.stream)
 
 
 def _public(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from ..config.model import ProviderConfig
 from .base import Translation, UnsupportedParam
+from .request_translation import TranslationError
 
 Inert = Callable[[Any], bool]
 
@@ -72,3 +73,46 @@ def check_unsupported(
             raise UnsupportedParam(name, provider_type)
         if name not in notes.dropped_params:
             notes.dropped_params.append(name)
+
+
+def _thinking_off(value: Any) -> bool:
+    return value is None or (isinstance(value, dict) and value.get("type") == "disabled")
+
+
+# Top-level Anthropic fields with the values that change nothing elsewhere; any other
+# Anthropic-only field (anthropic_inbound's `_anthropic_extra`) counts whatever its value.
+ANTHROPIC_INERT: dict[str, Inert] = {
+    "thinking": _thinking_off,
+    "service_tier": lambda value: value in (None, "auto", "standard_only"),
+}
+
+
+def check_anthropic_only(body: dict[str, Any], provider: ProviderConfig, provider_type: str,
+                         notes: Translation) -> None:
+    """For a request that came in on `/v1/messages` and goes to another protocol: refuse (or,
+    when the provider allows it, drop and note) its Anthropic-only top-level fields, and refuse
+    content the translation had no form for (that one cannot be dropped: it is the prompt)."""
+    untranslatable = body.get("_anthropic_untranslatable")
+    if untranslatable is not None:
+        param, message = untranslatable
+        raise TranslationError(param, f"{message}: {provider_type} providers cannot take it")
+    extra = body.get("_anthropic_extra")
+    if not extra:
+        return
+    for name, value in extra.items():
+        inert = ANTHROPIC_INERT.get(name)
+        if inert is not None and inert(value):
+            continue
+        if not provider.drop_unsupported_params:
+            raise UnsupportedParam(name, provider_type)
+        if name not in notes.dropped_params:
+            notes.dropped_params.append(name)
+
+
+def check_openai_only(body: dict[str, Any], provider_type: str) -> None:
+    """For a request that came in on `/v1/responses` and goes to another protocol: refuse what
+    needs OpenAI (stored state, built-in tools and their items), naming the field."""
+    refusal = body.get("_openai_only")
+    if refusal is not None:
+        param, message = refusal
+        raise TranslationError(param, f"{message}: {provider_type} providers cannot take it (only openai ones can)")

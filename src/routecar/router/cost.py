@@ -130,16 +130,24 @@ def estimated_costs(models: Sequence[ModelInfo], req: RoutingRequest) -> list[fl
 
 
 def actual_cost(model: ModelConfig, usage: Mapping[str, Any] | None) -> float:
-    """USD from an OpenAI-shaped `usage`; cached prompt tokens are billed at `cached_input`."""
+    """USD from an OpenAI-shaped `usage`: prompt tokens read from the provider's cache are
+    billed at `cached_input`, those written to it (Anthropic's cache_creation_input_tokens,
+    carried as prompt_tokens_details.cache_creation_tokens) at `cache_write`, the rest at
+    `input`; `prompt_tokens` counts all three."""
     if not usage:
         return 0.0
     prompt = usage.get("prompt_tokens") or 0
     completion = usage.get("completion_tokens") or 0
     details = usage.get("prompt_tokens_details") or {}
-    cached = min(details.get("cached_tokens") or 0, prompt) if isinstance(details, dict) else 0
+    cached = written = 0
+    if isinstance(details, dict):
+        cached = min(details.get("cached_tokens") or 0, prompt)
+        written = min(details.get("cache_creation_tokens") or 0, prompt - cached)
     price = model.price
     cached_price = price.input if price.cached_input is None else price.cached_input
-    usd = (prompt - cached) * price.input + cached * cached_price + completion * price.output
+    write_price = price.input if price.cache_write is None else price.cache_write
+    usd = ((prompt - cached - written) * price.input + cached * cached_price + written * write_price
+           + completion * price.output)
     return usd * _PER_TOKEN
 
 

@@ -37,11 +37,12 @@ def _set_overhead(ex: Exchange) -> None:
 
 
 def whole(ex: Exchange, entry: Entry, body: dict[str, Any], raw: bytes | None, cost: float | None,
-          record_prompts: bool) -> Response:
-    """A whole answer in one write. `raw`: the upstream's own bytes when no translation is
-    needed (OpenAI in, OpenAI out: serializing them again would only cost time)."""
+          record_prompts: bool, model: str) -> Response:
+    """A whole answer in one write, its `model` field set to `model` (entries.answer_model).
+    `raw`: the upstream's own bytes when no translation is needed (OpenAI in, OpenAI out;
+    Anthropic in, Anthropic out), already carrying `model`."""
     record = ex.record
-    payload = entry.payload(body, record.requested_model or "")
+    payload = entry.payload(body, model) if raw is None or record_prompts else None
     if record_prompts:
         record.response = payload
     record.status, record.outcome = 200, "ok"
@@ -51,10 +52,10 @@ def whole(ex: Exchange, entry: Entry, body: dict[str, Any], raw: bytes | None, c
     return Response(200, raw if raw is not None else orjson.dumps(payload), ex.answer_headers, content_type=JSON)
 
 
-async def replayed(request: Request, ex: Exchange, entry: Entry, answer: dict[str, Any]) -> StreamResponse:
+async def replayed(request: Request, ex: Exchange, entry: Entry, answer: dict[str, Any], model: str) -> StreamResponse:
     """A complete answer written as a stream in the entry point's protocol."""
     record = ex.record
-    encoder = entry.encoder(ex.body, record.requested_model or "")
+    encoder = entry.encoder(ex.body, model)
     chunks = answer_as_chunks(answer, include_usage=True)
     record.status = 200
     _set_overhead(ex)
@@ -81,11 +82,11 @@ async def _write_all(resp: StreamResponse, chunks: Iterable[Chunk], encoder: Any
 
 
 async def live(request: Request, ex: Exchange, entry: Entry, stream: LiveStream,
-               streams: OpenStreams) -> StreamResponse:
+               streams: OpenStreams, model: str) -> StreamResponse:
     """Pipe a committed upstream stream to the app. `streams` is the runtime's registry of
     open streams, so a drain that runs out of time can end this one properly."""
     record = ex.record
-    encoder = entry.encoder(ex.body, record.requested_model or "")
+    encoder = entry.encoder(ex.body, model)
     record.status = 200
     _set_overhead(ex)  # before the first byte: the headers carry it
     resp = StreamResponse(status=200, headers={**SSE_HEADERS, **ex.answer_headers})

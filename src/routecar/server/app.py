@@ -26,7 +26,7 @@ from ..config.loader import ConfigError, load_config
 from ..config.model import Config
 from ..http1.server import Request, Server
 from ..redaction import Redactor
-from . import admin, endpoints
+from . import admin, count_tokens, endpoints
 from .keys import RUNTIME
 from .request_parsing import request_id_of
 from .runtime import Runtime
@@ -51,7 +51,10 @@ def build_data_server(rt: Runtime) -> Server:
             "/v1/chat/completions": {"POST": endpoints.chat_completions},
             "/v1/embeddings": {"POST": endpoints.embeddings},
             "/v1/messages": {"POST": endpoints.messages},
+            "/v1/messages/count_tokens": {"POST": count_tokens.count_tokens},
+            "/v1/responses": {"POST": endpoints.responses},
             "/v1/models": {"GET": endpoints.list_models},
+            "/v1/models/*": {"GET": endpoints.retrieve_model},
         },
         app={RUNTIME: rt},
         max_body=lambda: rt.generation.config.server.max_body_bytes,

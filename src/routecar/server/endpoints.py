@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from functools import partial
+from urllib.parse import unquote
 from typing import Awaitable, Callable
 
 import orjson
@@ -20,14 +21,15 @@ import orjson
 from ..errors import ApiError
 from ..http1.server import Request, Response, StreamResponse
 from ..router.cost import build_routing_request
+from ..router.router import unknown_model
 from ..routelog.record import RouteRecord
 from ..stages.exchange import Exchange
 from . import answers
-from .entries import CHAT, EMBEDDINGS, MESSAGES, Entry
+from .entries import CHAT, EMBEDDINGS, MESSAGES, RESPONSES, Entry, answer_model
 from .errors import JSON, error_response
 from .keys import RUNTIME
 from .request_parsing import new_request_id, parse_tags, parse_timeout_ms, read_json, request_id_of
-from .row import record_answerer, record_plan, record_usage
+from .row import record_answerer, record_inputs, record_plan, record_usage
 from .runtime import Generation, Runtime
 
 log = logging.getLogger("routecar.server")
@@ -38,7 +40,7 @@ async def _serve(request: Request, entry: Entry) -> Response | StreamResponse:
     gen = rt.generation  # this request's config, to the end, whatever reloads happen meanwhile
     given_id = request.headers.get("x-routecar-request-id")
     record = RouteRecord(time.time(), request_id_of(given_id) if given_id else new_request_id(), entry.endpoint,
-                         config_hash=gen.config.hash)
+                         config_hash=gen.config.hash, traceparent=request.headers.get("traceparent"))
     ex = Exchange(record, time.perf_counter(), request.headers)
     rt.request_started()
     try:
@@ -70,7 +72,7 @@ def _parse(request: Request, entry: Entry, gen: Generation, ex: Exchange, draini
     tags = headers.get("x-routecar-tags")
     if tags is not None:
         record.tags = parse_tags(tags)
-    ex.body = body = entry.canonical(read_json(request, cfg.server.max_body_bytes))
+    ex.body = body = entry.parse(read_json(request, cfg.server.max_body_bytes), request.body)
     model = body.get("model")
     record.requested_model = model if type(model) is str else str(model)
     record.stream = entry.streams and bool(body.get("stream"))
@@ -78,6 +80,7 @@ def _parse(request: Request, entry: Entry, gen: Generation, ex: Exchange, draini
     ex.deadline = time.monotonic() + (cfg.server.default_timeout if timeout is None else
                                       parse_timeout_ms(timeout))  # the dispatcher's and health's clock
     ex.routing = build_routing_request("embeddings" if entry is EMBEDDINGS else "chat", body, record.tags)
+    record_inputs(record, ex.routing)
     if cfg.route_log.record_prompts:
         record.prompt = body.get("messages") or body.get("input")
 
@@ -90,6 +93,7 @@ async def _answer(request: Request, entry: Entry, gen: Generation, ex: Exchange,
     if plan.route:
         headers["x-routecar-route"] = plan.route
     record_prompts = gen.config.route_log.record_prompts
+    requested = record.requested_model or ""
     stored = ex.stored
     if stored is not None:  # a stage answered (a cache hit)
         record.chosen_model, record.upstream_model = stored.slug or None, stored.upstream_model
@@ -98,10 +102,13 @@ async def _answer(request: Request, entry: Entry, gen: Generation, ex: Exchange,
                          f"{stored.slug} via {stored.provider}; the plan was {plan.reason}")
         headers.update({"x-routecar-model": stored.slug, "x-routecar-provider": stored.provider,
                         "x-routecar-attempts": "0"})
+        if stored.upstream_model:
+            headers["x-routecar-upstream-model"] = stored.upstream_model
+        model = answer_model(requested, plan.route, stored.slug)
         record_usage(ex, None)
         if record.stream:
-            return await answers.replayed(request, ex, entry, stored.body)
-        return answers.whole(ex, entry, stored.body, None, record.cost_usd or 0.0, record_prompts)
+            return await answers.replayed(request, ex, entry, stored.body, model)
+        return answers.whole(ex, entry, stored.body, None, record.cost_usd or 0.0, record_prompts, model)
     outcome = ex.outcome
     assert outcome is not None
     record_answerer(record, plan, outcome)
@@ -113,18 +120,20 @@ async def _answer(request: Request, entry: Entry, gen: Generation, ex: Exchange,
     assert cand is not None
     headers["x-routecar-model"] = cand.slug
     headers["x-routecar-provider"] = cand.deployment.provider
+    headers["x-routecar-upstream-model"] = cand.deployment.model
     if outcome.dropped_params:
         headers["x-routecar-dropped-params"] = ",".join(outcome.dropped_params)
+    model = answer_model(requested, plan.route, cand.slug)
     if outcome.stream is not None:
-        return await answers.live(request, ex, entry, outcome.stream, rt.streams)
+        return await answers.live(request, ex, entry, outcome.stream, rt.streams, model)
     answer = outcome.answer
     assert answer is not None
     record_usage(ex, answer.body.get("usage") or None)
     if record.stream:  # a cascade step's checked answer: replayed, since it was fetched whole
-        return await answers.replayed(request, ex, entry, answer.body)
-    # OpenAI in, OpenAI out: the upstream's own bytes are the answer (no translation to undo).
-    raw = answer.raw if entry is CHAT and gen.config.providers[cand.deployment.provider].type == "openai" else None
-    return answers.whole(ex, entry, answer.body, raw, record.cost_usd, record_prompts)
+        return await answers.replayed(request, ex, entry, answer.body, model)
+    # Same protocol in and out: the upstream's own bytes are the answer (bar `model`).
+    raw = entry.passthrough(answer.raw, gen.config.providers[cand.deployment.provider].type, model)
+    return answers.whole(ex, entry, answer.body, raw, record.cost_usd, record_prompts, model)
 
 
 def _fail(ex: Exchange, entry: Entry, err: ApiError) -> Response:
@@ -137,11 +146,29 @@ def _fail(ex: Exchange, entry: Entry, err: ApiError) -> Response:
     return error_response(err, entry.protocol, ex.answer_headers)
 
 
+def _model_object(name: str, owner: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": owner}
+
+
 async def list_models(request: Request) -> Response:
     cfg = request.app[RUNTIME].generation.config
-    data = [{"id": slug, "object": "model", "created": 0, "owned_by": "routecar"} for slug in cfg.models]
-    data += [{"id": name, "object": "model", "created": 0, "owned_by": "routecar-route"} for name in cfg.routes]
+    data = [_model_object(slug, "routecar") for slug in cfg.models]
+    data += [_model_object(name, "routecar-route") for name in cfg.routes]
     return Response(200, orjson.dumps({"object": "list", "data": data}), content_type=JSON)
+
+
+async def retrieve_model(request: Request) -> Response:
+    """`GET /v1/models/{id}` (the OpenAI SDK's `models.retrieve`): a slug or a route name, as
+    `GET /v1/models` lists it; else 404 in OpenAI's error shape, naming the closest names."""
+    cfg = request.app[RUNTIME].generation.config
+    headers = {"x-routecar-request-id": request_id_of(request.headers.get("x-routecar-request-id"))}
+    name = unquote(request.path[len("/v1/models/"):])  # ids may hold '/', sent as is or as %2F
+    if name in cfg.models or name in cfg.routes:
+        owner = "routecar" if name in cfg.models else "routecar-route"
+        return Response(200, orjson.dumps(_model_object(name, owner)), headers, content_type=JSON)
+    err = unknown_model(name, cfg)
+    return error_response(ApiError(404, str(err), err.code, "invalid_request_error", param="model"), "openai",
+                          headers)
 
 
 # Partials rather than `async def` wrappers: a wrapper coroutine would sit in the await chain
@@ -149,3 +176,4 @@ async def list_models(request: Request) -> Response:
 chat_completions: Callable[[Request], Awaitable[Response | StreamResponse]] = partial(_serve, entry=CHAT)
 embeddings: Callable[[Request], Awaitable[Response | StreamResponse]] = partial(_serve, entry=EMBEDDINGS)
 messages: Callable[[Request], Awaitable[Response | StreamResponse]] = partial(_serve, entry=MESSAGES)
+responses: Callable[[Request], Awaitable[Response | StreamResponse]] = partial(_serve, entry=RESPONSES)

@@ -1,0 +1,24 @@
+"""App request headers a provider gets (`providers.NAME.forward_headers`).
+
+The config check refuses names that may never be forwarded; the same rule is applied again
+here, on the request path, so no later change to how the list is built can leak the app's
+credentials, cookies or routecar's own controls upstream.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..config.providers_section import never_forwarded
+
+
+def forward_app_headers(wire: dict[str, str], names: tuple[str, ...], app: Mapping[str, str]) -> None:
+    """Copy the app's headers named in `names` (lower case) into the wire request's headers.
+    The provider's own headers (its key, its `headers`) win over an app header of the same name."""
+    present = {k.lower() for k in wire}
+    for name in names:
+        if name in present or never_forwarded(name):
+            continue
+        value = app.get(name)
+        if value is not None:
+            wire[name] = value
