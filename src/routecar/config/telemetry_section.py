@@ -4,37 +4,16 @@ from __future__ import annotations
 
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
 
 from .fields import Issues
-from .kinds import INVALID, Duration, Enum, Kind, Number, Str
+from .kinds import INVALID, Duration, Enum, Number
 from .model import ROUTE_ROWS, OtlpConfig, TelemetryConfig
-from .providers_section import HEADERS
+from .providers_section import HEADERS, BaseUrl
 from .shapes import Key, Object
 
 
-class EndpointKind(Kind):
-    """An http(s) base URL; the signal paths (/v1/traces, /v1/logs) are appended to it."""
-
-    def parse(self, value: Any, path: str, issues: Issues) -> Any:
-        url = Str().parse(value, path, issues)
-        if url is INVALID:
-            return INVALID
-        url = url.strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            return self.error(issues, path, f"must be an http:// or https:// URL, got {url!r}")
-        return url
-
-    def schema(self, defs: Any) -> Any:
-        return {"type": "string", "pattern": r"^\s*[hH][tT][tT][pP][sS]?://\S+\s*$"}
-
-    def type_name(self) -> str:
-        return "URL"
-
-
 OTLP = Object(
-    Key("endpoint", EndpointKind(), "the collector's OTLP/HTTP base URL (traces to /v1/traces, logs to /v1/logs)",
+    Key("endpoint", BaseUrl(), "the collector's OTLP/HTTP base URL (traces to /v1/traces, logs to /v1/logs)",
         required=True),
     Key("headers", HEADERS, "headers sent with every export, e.g. an auth header (${ENV} allowed)"),
     Key("sample_ratio", Number(min=0.0, max=1.0), "share of traces exported, decided per trace id"),

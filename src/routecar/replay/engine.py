@@ -20,8 +20,6 @@ import random
 import sqlite3
 from typing import Any
 
-import orjson
-
 from ..config.model import Config
 from ..router.cost import actual_cost
 from ..router.plan import Plan, RoutingError
@@ -30,7 +28,7 @@ from .budgets import BudgetReplay
 from .health import HealthReplay
 from .inputs import Needs, routing_request
 from .report import Report
-from .rows import INDEX, stream_rows
+from .rows import INDEX, json_cell, stream_rows
 
 RANDOM_STRATEGIES = frozenset({"weighted", "fastest"})
 _ERROR_KINDS = {"model_not_found": "unknown_model", "context_length_exceeded": "context_too_small"}
@@ -43,21 +41,13 @@ _TS, _MODEL, _STRATEGY, _CHOSEN, _OUTCOME, _ATTEMPTS, _PT, _CT, _COST, _CANDS, _
     INDEX["candidates"], INDEX["status"])
 
 
-def _loads(text: Any) -> Any:
-    if not text:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-
 
 def logged_decision(row: tuple[Any, ...]) -> str:
     """What the logged request was planned to: its first candidate's model, else the model that
     answered, else a rejection."""
     if row[_OUTCOME] == "budget_rejected":
         return _BUDGET
-    cands = _loads(row[_CANDS])
+    cands = json_cell(row[_CANDS])
     if cands and isinstance(cands[0], dict) and cands[0].get("slug"):
         return cands[0]["slug"]
     return row[_CHOSEN] or _REJECTED
@@ -98,7 +88,7 @@ class Replayer:
         if isinstance(req, str):
             totals.unjudged += 1
             totals.unjudged_why[req] += 1
-            self.health.feed(ts, _loads(row[_ATTEMPTS]))
+            self.health.feed(ts, json_cell(row[_ATTEMPTS]))
             return
         then = logged_decision(row)
         plan: Plan | None = None
@@ -122,7 +112,7 @@ class Replayer:
         totals.replayed_usd += cost
         if plan is not None:
             self.budgets.spend(plan.route, req.tags, cost, ts)
-        self.health.feed(ts, _loads(row[_ATTEMPTS]))
+        self.health.feed(ts, json_cell(row[_ATTEMPTS]))
 
     def _cost(self, row: tuple[Any, ...], now: str, then: str) -> float:
         """NEW's price of the replayed model for the logged token counts. An unchanged decision

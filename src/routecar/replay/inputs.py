@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..config.model import Config
 from ..router.plan import RoutingRequest
-from .rows import INDEX
+from .rows import INDEX, json_cell
 
 NO_INPUTS = "no routing inputs recorded (row older than route-log v3, or rejected before parsing)"
 
@@ -24,14 +22,6 @@ _I_EST_IN, _I_EST_OUT, _I_TOOLS, _I_IMAGES, _I_JSON, _I_SCHEMA = (
     INDEX["est_prompt_tokens"], INDEX["est_output_tokens"], INDEX["has_tools"], INDEX["has_images"],
     INDEX["json_mode"], INDEX["json_schema"])
 
-
-def _json(text: Any) -> Any:
-    if not text:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
 
 
 class Needs:
@@ -65,14 +55,14 @@ def routing_request(row: tuple[Any, ...], needs: Needs) -> RoutingRequest | str:
         return NO_INPUTS
     # The row keeps each classifier's record ({label, source, ...}); a result without a label
     # was left out of the router's input, as labels_of does.
-    classes = {name: rec.get("label") for name, rec in (_json(row[_I_CLASSES]) or {}).items()
+    classes = {name: rec.get("label") for name, rec in (json_cell(row[_I_CLASSES]) or {}).items()
                if isinstance(rec, dict) and rec.get("label")}
     why = needs.missing(model, classes)
     if why is not None:
         return why
     endpoint = "embeddings" if row[_I_ENDPOINT] == "embeddings" else "chat"
     return RoutingRequest(
-        model, endpoint, {"model": model}, _json(row[_I_TAGS]) or {},
+        model, endpoint, {"model": model}, json_cell(row[_I_TAGS]) or {},
         row[_I_EST_IN], row[_I_EST_OUT] or 0, bool(row[_I_TOOLS]), bool(row[_I_IMAGES]),
         bool(row[_I_JSON]), bool(row[_I_SCHEMA]), bool(row[_I_STREAM]), "",
         {k: str(v) for k, v in classes.items()},

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterator
 
+import orjson
+
 from ..routelog.schema import REPLAY_INPUT_COLUMNS, TABLE
 
 # What replay reads of a row, in this order (LoggedRow's fields).
@@ -49,3 +51,13 @@ def stream_rows(conn: sqlite3.Connection, since: float | None = None, route: str
             yield from chunk
     finally:
         cur.close()
+
+
+def json_cell(text: Any) -> Any:
+    """A JSON column's value; None when empty or not JSON (a row is judged, never a crash)."""
+    if not text:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
