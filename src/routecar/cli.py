@@ -45,8 +45,8 @@ def _load_or_exit(path: str, redactor: Redactor):
             print(f"  {redactor.text(str(err))}", file=sys.stderr)
         raise SystemExit(1) from None
     for provider in config.providers.values():
-        if provider.api_key:
-            redactor.register(provider.api_key)  # defence in depth: scrubbed from all we print
+        for secret in provider.secrets():
+            redactor.register(secret)  # defence in depth: scrubbed from all we print
     return config
 
 

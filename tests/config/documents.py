@@ -15,6 +15,7 @@ from routecar.config.schema import json_schema
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "sidecar.yaml"
+TLS = REPO / "tests" / "config" / "tls"  # test-only CA, client certificate and key
 DEMO = REPO / "src" / "routecar" / "data" / "demo.yaml"
 # What `routecar demo` fills in before loading its config.
 DEMO_ENV = {"DEMO_PORT": "0", "DEMO_ADMIN_PORT": "0", "DEMO_DB": "/tmp/routecar-demo.db",
@@ -66,9 +67,18 @@ _COMPLETE: dict[str, Any] = {
                                 "consecutive_failures": 5, "open_for": "15s", "max_open_for": "5m",
                                 "half_open_probes": 1},
             "drop_unsupported_params": True,
+            "proxy": "http://user:pw@proxy.corp.test:3128",
         },
-        "q": {"type": "anthropic", "base_url": "https://api.anthropic.test", "api_key": "sk-ant-test"},
+        "q": {"type": "anthropic", "base_url": "https://api.anthropic.test", "api_key": "sk-ant-test",
+              "tls": {"ca_file": str(TLS / "ca.pem"), "cert_file": str(TLS / "client.pem"),
+                      "key_file": str(TLS / "client.key")}},
+        "az": {"type": "azure", "base_url": "https://res.openai.azure.com", "api_version": "2024-10-21",
+               "azure_ad_token": "aad-token", "proxy": "none"},
         "g": {"type": "gemini", "base_url": "https://gemini.test"},
+        "br": {"type": "bedrock", "region": "us-east-1", "base_url": "https://bedrock.vpce.test",
+               "aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "aws-secret", "aws_session_token": "aws-token"},
+        "vx": {"type": "vertex", "project": "proj-test", "location": "us-central1", "base_url": "https://vertex.test",
+               "credentials_file": str(REPO / "tests" / "config" / "gcp" / "service-account.json")},
     },
     "models": {
         "a": {

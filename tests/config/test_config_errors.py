@@ -74,7 +74,7 @@ CASES = [
     (dict(server={"drain_timeout": "soon"}), "server.drain_timeout: must be a duration"),
     (dict(server={"lisen": "127.0.0.1:1"}), "server.lisen: unknown key (did you mean 'listen'?)"),
     # providers
-    (dict(providers__openai__type="openia"), "providers.openai.type: must be one of openai, anthropic, gemini, got 'openia'"),
+    (dict(providers__openai__type="openia"), "providers.openai.type: must be one of openai, anthropic, gemini, azure, bedrock, vertex, got 'openia'"),
     (dict(providers__openai__type=DELETE), "providers.openai.type: is required"),
     (dict(providers__openai__base_url=DELETE), "providers.openai.base_url: is required"),
     (dict(providers__openai__base_url="ftp://x"), "providers.openai.base_url: must be an http:// or https:// URL, got 'ftp://x'"),
@@ -237,7 +237,7 @@ def test_all_errors_are_collected():
     errors = errors_of(text)
     assert errors == [
         "resilience.retry.max_attempts: must be an integer >= 1, got number 0",
-        "providers.openai.type: must be one of openai, anthropic, gemini, got 'openia' (did you mean 'openai'?)",
+        "providers.openai.type: must be one of openai, anthropic, gemini, azure, bedrock, vertex, got 'openia' (did you mean 'openai'?)",
         "providers.openai.base_url: must be an http:// or https:// URL, got 'nope'",
         "providers.claude.base_url: is required",
         "models.gpt-4o.price.input: must be a number >= 0, got string 'x'",

@@ -53,8 +53,9 @@ def write_atomically(path: Path, text: str) -> None:
 class SidecarProcess:
     """`routecar serve -c CONFIG` as a child process, its output collected line by line."""
 
-    def __init__(self, config: Path):
+    def __init__(self, config: Path, env: dict[str, str] | None = None):
         self.config = config
+        self.env = env  # the process's whole environment (None: this one's)
         self.proc: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []
         self.data_url = ""
@@ -66,6 +67,7 @@ class SidecarProcess:
         self.proc = await asyncio.create_subprocess_exec(
             ROUTECAR, "serve", "-c", str(self.config),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, preexec_fn=die_with_parent,
+            env=self.env,
         )
         self._reader = asyncio.create_task(self._read())
         try:

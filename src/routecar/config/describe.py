@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .durations import format_duration as dur
 from .durations import format_size
-from .model import BreakerConfig, Config, HealthCheckConfig, ModelConfig, RouteConfig
+from .model import BreakerConfig, Config, HealthCheckConfig, ModelConfig, ProviderConfig, RouteConfig
 
 
 def _money(usd: float) -> str:
@@ -90,6 +90,16 @@ def _route_lines(r: RouteConfig) -> list[str]:
     return lines
 
 
+def _credentials(p: ProviderConfig) -> str:
+    """How a provider authenticates, never with what."""
+    if p.type == "bedrock":
+        return f"region {p.region}, credentials: " + ("static keys" if p.aws_access_key_id else "AWS chain")
+    if p.type == "vertex":
+        source = "key file" if p.credentials_file else "application default"
+        return f"project {p.project}, location {p.location}, credentials: {source}"
+    return "key: " + ("set" if p.api_key else "unset")
+
+
 def format_config(config: Config) -> str:
     """A summary of providers, models, routes, classifiers, resilience, route log and warnings."""
     s = config.server
@@ -101,10 +111,9 @@ def format_config(config: Config) -> str:
         "providers:",
     ]
     for p in config.providers.values():
-        key = "set" if p.api_key else "unset"
         t = p.timeouts
         out.append(
-            f"  {p.name}: {p.type} {p.base_url}; key: {key}; timeouts connect {dur(t.connect)}, "
+            f"  {p.name}: {p.type} {p.base_url}; {_credentials(p)}; timeouts connect {dur(t.connect)}, "
             f"first token {dur(t.first_token)}, total {dur(t.total)}; max {p.max_connections} connections"
         )
         if p.limits.rpm or p.limits.tpm:
@@ -113,6 +122,11 @@ def format_config(config: Config) -> str:
             out.append(f"    retry on: {_retry_on(p.retry_on)}")
         if p.circuit_breaker is not None:
             out.append(f"    circuit breaker: {_breaker(p.circuit_breaker)}")
+        if p.proxy is not None:  # host and port only: the credentials are never printed
+            out.append(f"    proxy: {p.proxy}" + (" (with credentials)" if p.proxy.username is not None else ""))
+        if p.tls is not None:
+            files = [f"{k} {getattr(p.tls, k)}" for k in ("ca_file", "cert_file", "key_file") if getattr(p.tls, k)]
+            out.append("    tls: " + ", ".join(files))
     out += ["", "models:"]
     for m in config.models.values():
         out += _model_lines(m)

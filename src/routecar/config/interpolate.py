@@ -18,7 +18,8 @@ REFERENCE_PATTERN = r"\$\{" + _NAME.pattern + r"(:-[^}]*)?\}"
 
 
 def _is_api_key(path: tuple[str, ...]) -> bool:
-    return len(path) == 3 and path[0] == "providers" and path[2] == "api_key"
+    # An Azure AD token is a key too: unset, it leaves one provider unauthenticated, not the sidecar down.
+    return len(path) == 3 and path[0] == "providers" and path[2] in ("api_key", "azure_ad_token")
 
 
 def interpolate(tree: Any, env: Mapping[str, str], issues: Issues) -> Any:

@@ -93,7 +93,7 @@ def _build(tree: dict[Any, Any], raw: bytes, source: str, env: Mapping[str, str]
     tree = interpolate(tree, env, issues)
     SIDECAR.check_keys(tree, "", issues)
     resilience = build_resilience(issues, tree.get("resilience"))
-    providers = build_providers(issues, tree.get("providers"), base_dir, resilience)
+    providers = build_providers(issues, tree.get("providers"), base_dir, resilience, env)
     models = build_models(issues, tree.get("models"), providers)
     classifiers = build_classifiers(issues, tree.get("classifiers"), models)
     routes = build_routes(issues, tree.get("routes"), models, classifiers)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-PROVIDER_TYPES = ("openai", "anthropic", "gemini")
+PROVIDER_TYPES = ("openai", "anthropic", "gemini", "azure", "bedrock", "vertex")
 STRATEGIES = ("ordered", "weighted", "cheapest", "fastest", "balanced", "quality", "cascade")
 CAPABILITIES = ("chat", "tools", "vision", "json_schema", "embeddings", "streaming")
 
@@ -49,7 +49,7 @@ class ServerConfig:
     # error after it).
     max_event_bytes: int = 1024 * 1024
     drain_timeout: float = 20.0
-    # Longest a request may wait for a rate-limit reset or a queue slot (SPEC §7).
+    # Longest a request may wait for a rate-limit reset or a queue slot (docs/failure-semantics.md).
     max_queue_wait: float = 5.0
     max_queue: int = 256
     # Deadline of a request that sends no x-routecar-timeout-ms.
@@ -140,6 +140,34 @@ class ResilienceConfig:
     hedge: HedgeConfig | None = None  # off unless written (a model's or route's own wins)
 
 
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    """An http:// forward proxy: CONNECT tunnels for https upstreams, absolute-form requests
+    for http ones. Credentials (Basic auth) are never printed."""
+
+    host: str
+    port: int
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """TLS towards one provider: a private CA bundle (used instead of the system store, as
+    curl's --cacert) and a client certificate for mTLS. Paths are absolute; `digest` hashes the
+    files' contents as read at load, so a reload after a certificate rotation makes new
+    connections while an unchanged one keeps the pool."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    digest: str = ""
+
+
 @dataclass(frozen=True)
 class ProviderConfig:
     name: str
@@ -158,6 +186,30 @@ class ProviderConfig:
     # App request headers sent on upstream (lower case); the loader fills in the type's defaults
     # (providers_section.FORWARD_DEFAULTS) when the file names none.
     forward_headers: tuple[str, ...] = ()
+    # Azure OpenAI: the `api-version` query every request carries, and an Entra ID (AAD) token
+    # sent as a bearer token instead of the `api-key` header.
+    api_version: str | None = None
+    azure_ad_token: str | None = field(default=None, repr=False)
+    # The egress proxy this provider's connections go through (None: direct), resolved at load
+    # from `proxy` or the environment's HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
+    proxy: ProxyConfig | None = None
+    tls: TlsConfig | None = None
+    # Clouds (providers/credentials.py): `region` for AWS Bedrock (SigV4 signing; credentials
+    # from botocore's chain unless the static keys are set), `project` and `location` for Google
+    # Vertex AI (bearer tokens from `credentials_file` or application default credentials).
+    region: str | None = None
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    project: str | None = None
+    location: str | None = None
+    credentials_file: str | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential of this provider, for the redactor (defence in depth)."""
+        found = (self.api_key, self.azure_ad_token, self.proxy.password if self.proxy else None,
+                 self.aws_secret_access_key, self.aws_session_token)
+        return tuple(s for s in found if s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +261,7 @@ class RuleAction:
 
 @dataclass(frozen=True)
 class Rule:
-    # Condition keys as in SPEC §4: "tags.KEY", "prompt_tokens_gt", "prompt_tokens_lt",
+    # Condition keys as in docs/configuration.md: "tags.KEY", "prompt_tokens_gt", "prompt_tokens_lt",
     # "has_tools", "has_images", "json_mode", "matches", "class.NAME".
     when: Mapping[str, Any]
     then: RuleAction

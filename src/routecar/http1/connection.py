@@ -5,7 +5,7 @@ timers, traces, cookie jar, redirects, the connector's bookkeeping) was the larg
 in routecar's profile (~75 µs of CPU per request on this stack). A sidecar talks to a handful
 of known origins with plain POSTs and GETs, so this client does exactly that: one write per
 request, Content-Length, chunked or until-close bodies, gzip/deflate, and nothing else (no
-HEAD, redirects, cookies, proxies or pipelining).
+HEAD, redirects, cookies or pipelining; forward proxies are the pool's, see proxy.py).
 
 Bytes become messages in llhttp (httptools), which is strict where it matters for safety
 (status line, header syntax and control bytes, conflicting or doubled framing, chunk sizes).

@@ -1,6 +1,6 @@
 """Keep-alive connections to one upstream origin, created at start-up, shared by all requests.
 
-One pool per provider (SPEC: connection pooling per provider, never a session per request).
+One pool per provider (connection pooling per provider, never a session per request).
 At most `max_connections` sockets; a request beyond that waits for one to come back (its own
 Deadline bounds the wait). Idle sockets are reused newest first (warm, least likely to have
 been closed by the server) and closed after `keepalive` seconds, shorter than the usual
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from .connection import Connection
 from .deadline import NEVER, Deadline
 from .errors import ConnectError, ConnectionBroken, DeadlineExceeded, PoolClosed
+from .proxy import Proxy, open_tunnel
 from .response import Response
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -60,8 +61,10 @@ class Pool:
     """HTTP/1.1 client for one origin: `await pool.request(...)` returns a `Response`."""
 
     def __init__(self, base_url: str, max_connections: int = 100, keepalive: float = 30.0,
-                 ssl_context: ssl.SSLContext | None = None):
+                 ssl_context: ssl.SSLContext | None = None, proxy: Proxy | None = None):
+        """`proxy`: connections go through this HTTP forward proxy (see proxy.py)."""
         self.origin = Origin(base_url)
+        self.proxy = proxy
         self.max_connections = max(1, max_connections)
         self.keepalive = keepalive
         # Loading the CA store costs tens of ms and MBs: whoever makes many pools passes one
@@ -73,6 +76,12 @@ class Pool:
         self._sweep: asyncio.TimerHandle | None = None
         self.closed = False
         self._fixed_head = f"Host: {self.origin.host_header}\r\n"
+        # Plain http through a proxy: requests name the whole URL and carry the proxy's
+        # credentials (an https origin's proxy sees only the CONNECT, which carries them).
+        self._absolute = proxy is not None and not self.origin.tls
+        if self._absolute and proxy is not None and proxy.authorization is not None:
+            self._fixed_head += f"Proxy-Authorization: {proxy.authorization}\r\n"
+        self._where = f"{self.origin.host}:{self.origin.port}" + (f" via proxy {proxy}" if proxy else "")
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -97,15 +106,21 @@ class Pool:
         loop = asyncio.get_running_loop()
         conn = await self._acquire(loop, connect_timeout, deadline)
         try:
-            return await self._exchange(conn, head, body, loop, deadline, max_body)
+            resp = await self._exchange(conn, head, body, loop, deadline, max_body)
         except ConnectionBroken:
             if not conn.reused or conn.heard:
                 raise
-        # A reused socket closed without a byte of answer: the server dropped it as idle while
-        # the request was on its way (the keep-alive race), so the request was never read. One
-        # more try on a fresh socket; failing that, the error is the dispatcher's to handle.
-        conn = await self._acquire(loop, connect_timeout, deadline, fresh=True)
-        return await self._exchange(conn, head, body, loop, deadline, max_body)
+            # A reused socket closed without a byte of answer: the server dropped it as idle while
+            # the request was on its way (the keep-alive race), so the request was never read. One
+            # more try on a fresh socket; failing that, the error is the dispatcher's to handle.
+            conn = await self._acquire(loop, connect_timeout, deadline, fresh=True)
+            resp = await self._exchange(conn, head, body, loop, deadline, max_body)
+        if self._absolute and resp.status == 407:
+            # Plain http through a proxy: a 407 is the proxy refusing us, not the origin's answer,
+            # so it is a connect failure (and fails over), as a refused CONNECT is.
+            resp.close()
+            raise ConnectError(f"proxy {self.proxy} answered 407 to {method} {self.origin.host_header}")
+        return resp
 
     @staticmethod
     async def _exchange(conn: Connection, head: bytes, body: bytes, loop: asyncio.AbstractEventLoop,
@@ -134,11 +149,14 @@ class Pool:
         if method == "HEAD":
             # llhttp cannot be told that a response carries no body, so HEAD is not offered.
             raise ValueError("HEAD requests are not supported")
+        if self._absolute:
+            target = f"{self.origin.scheme}://{self.origin.host_header}{target}"
         lines = [f"{method} {target} HTTP/1.1\r\n", self._fixed_head]
         for name, value in headers.items():
             if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
                 raise ValueError(f"header {name!r} contains a line break")
-            if name.lower() not in ("content-length", "host", "transfer-encoding", "connection", "accept-encoding"):
+            if name.lower() not in ("content-length", "host", "transfer-encoding", "connection", "accept-encoding",
+                                    "proxy-authorization"):
                 lines.append(f"{name}: {value}\r\n")
         lines.append(f"Content-Length: {length}\r\nAccept-Encoding: gzip, deflate\r\n\r\n")
         return "".join(lines).encode("latin-1")
@@ -180,7 +198,6 @@ class Pool:
     async def _connect(self, loop: asyncio.AbstractEventLoop, connect_timeout: float,
                        deadline: Deadline | None) -> Connection:
         self._open += 1
-        o = self.origin
         # The connect has its own budget per socket; the request's deadline may end it sooner.
         # Task cancellation (asyncio.timeout_at) is safe here: the awaited connect is ours alone.
         until = loop.time() + connect_timeout
@@ -190,19 +207,21 @@ class Pool:
             until = deadline.when
         try:
             async with asyncio.timeout_at(until if until != NEVER else None):
-                _, conn = await loop.create_connection(
-                    lambda: Connection(self._release), o.host, o.port, ssl=self._ssl,
-                    server_hostname=o.host if self._ssl is not None else None)
+                conn = await self._open_connection(loop)
         except (TimeoutError, asyncio.TimeoutError):
             self._open -= 1
             self._wake()
             if by_deadline:
-                raise DeadlineExceeded(f"deadline passed while connecting to {o.host}:{o.port}") from None
-            raise ConnectError(f"connect to {o.host}:{o.port} timed out", timeout=True) from None
+                raise DeadlineExceeded(f"deadline passed while connecting to {self._where}") from None
+            raise ConnectError(f"connect to {self._where} timed out", timeout=True) from None
+        except ConnectError:
+            self._open -= 1
+            self._wake()
+            raise
         except (OSError, ssl.SSLError, socket.gaierror) as exc:
             self._open -= 1
             self._wake()
-            raise ConnectError(f"cannot connect to {o.host}:{o.port} ({type(exc).__name__})") from None
+            raise ConnectError(f"cannot connect to {self._where} ({type(exc).__name__})") from None
         except BaseException:
             self._open -= 1
             self._wake()
@@ -211,6 +230,25 @@ class Pool:
         if self.closed:
             conn.abort()
             raise PoolClosed("the provider's connection pool is closed")
+        return conn
+
+    async def _open_connection(self, loop: asyncio.AbstractEventLoop) -> Connection:
+        o, proxy = self.origin, self.proxy
+        server_hostname = o.host if self._ssl is not None else None
+        if proxy is None:
+            _, conn = await loop.create_connection(lambda: Connection(self._release), o.host, o.port,
+                                                   ssl=self._ssl, server_hostname=server_hostname)
+        elif not o.tls:
+            _, conn = await loop.create_connection(lambda: Connection(self._release), proxy.host, proxy.port)
+        else:
+            sock = await open_tunnel(loop, proxy, o.host, o.port)
+            try:
+                # TLS with the origin inside the tunnel: its certificate and SNI, not the proxy's.
+                _, conn = await loop.create_connection(lambda: Connection(self._release), sock=sock,
+                                                       ssl=self._ssl, server_hostname=server_hostname)
+            except BaseException:
+                sock.close()  # a no-op once the transport owns the socket
+                raise
         return conn
 
     def _release(self, conn: Connection, reusable: bool) -> None:

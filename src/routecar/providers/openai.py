@@ -56,19 +56,33 @@ class OpenAIStreamDecoder:
 
 
 class OpenAIAdapter:
+    """Also the base of protocols that speak OpenAI's bodies at other URLs with other
+    credentials (Azure OpenAI): they override `url` and `headers`."""
+
     type = "openai"
+    # Requests that came in on `/v1/responses` go to the upstream's own `/responses` as they came.
+    responses_passthrough = True
+
+    def url(self, provider: ProviderConfig, path: str, upstream_model: str) -> str:
+        """Where the operation `path` (`/chat/completions`, `/embeddings`, `/models`) is served."""
+        return provider.base_url + path
+
+    def headers(self, provider: ProviderConfig) -> dict[str, str]:
+        return _headers(provider)
 
     def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
         responses = call.body.get("_responses_raw")
-        if responses is not None:
+        if responses is not None and self.responses_passthrough:
             return _responses_request(call, responses.raw)
-        up.check_anthropic_only(call.body, call.provider, "openai", notes)
+        up.check_openai_only(call.body, self.type)  # what only OpenAI's stored state can serve
+        up.check_anthropic_only(call.body, call.provider, self.type, notes)
         out = _public(call.body, call.upstream_model)
         if call.stream:
             options = dict(out.get("stream_options") or {})
             options["include_usage"] = True
             out["stream_options"] = options
-        return UpstreamRequest(call.provider.base_url + "/chat/completions", _headers(call.provider), orjson.dumps(out))
+        return UpstreamRequest(self.url(call.provider, "/chat/completions", call.upstream_model),
+                               self.headers(call.provider), orjson.dumps(out))
 
     def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
         parsed = orjson.loads(payload)
@@ -83,7 +97,8 @@ class OpenAIAdapter:
         return ResponsesStreamDecoder(upstream_model) if native else OpenAIStreamDecoder()
 
     def embeddings_request(self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]) -> UpstreamRequest:
-        return UpstreamRequest(provider.base_url + "/embeddings", _headers(provider), orjson.dumps(_public(body, upstream_model)))
+        return UpstreamRequest(self.url(provider, "/embeddings", upstream_model), self.headers(provider),
+                               orjson.dumps(_public(body, upstream_model)))
 
     def embeddings_response(
         self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
@@ -94,7 +109,7 @@ class OpenAIAdapter:
         return parse_openai_error(status, payload)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
-        return http.get_request(provider.base_url + "/models", _headers(provider))
+        return http.get_request(self.url(provider, "/models", ""), self.headers(provider))
 
 
 def _responses_request(call: ChatCall, raw: bytes) -> UpstreamRequest:

@@ -8,8 +8,9 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.egress_section import client_context
 from ..config.model import Config, ProviderConfig
-from ..http1 import Pool
+from ..http1 import Pool, Proxy
 
 # Server-side keep-alive is usually 60 s or more: closing first means we never write into a
 # socket the provider is closing.
@@ -17,7 +18,15 @@ KEEPALIVE_S = 30.0
 
 
 def _pool_key(provider: ProviderConfig) -> tuple[Any, ...]:
-    return (provider.base_url, provider.max_connections)
+    # How connections are opened is part of the shape: a reload that changes the proxy or the
+    # TLS files (TlsConfig.digest hashes their contents) builds a new pool; one that does not
+    # keeps the warm sockets. ProxyConfig compares its credentials too.
+    return (provider.base_url, provider.max_connections, provider.proxy, provider.tls)
+
+
+def _proxy(provider: ProviderConfig) -> Proxy | None:
+    p = provider.proxy
+    return None if p is None else Proxy.basic(p.host, p.port, p.username, p.password)
 
 
 _Entry = tuple[tuple[Any, ...], Pool]
@@ -47,6 +56,15 @@ class ProviderPools:
             self._tls = ssl.create_default_context()
         return self._tls
 
+    def _context(self, provider: ProviderConfig) -> ssl.SSLContext | None:
+        if not provider.base_url.startswith("https:"):
+            return None
+        if provider.tls is None:
+            return self._verifying_context()
+        # Its own CA bundle or client certificate: a context of its own (the files were
+        # checked at load; one removed since makes the reload fail, naming the key).
+        return client_context(provider.tls)
+
     def prepare(self, config: Config) -> PoolChange:
         """The pools `config` needs, reusing the unchanged ones; nothing changes until commit()."""
         change = PoolChange(pools={})
@@ -54,9 +72,9 @@ class ProviderPools:
             key = _pool_key(provider)
             current = self._pools.get(name)
             if current is None or current[0] != key:
-                tls = self._verifying_context() if provider.base_url.startswith("https:") else None
                 current = (key, Pool(provider.base_url, max_connections=provider.max_connections,
-                                     keepalive=KEEPALIVE_S, ssl_context=tls))
+                                     keepalive=KEEPALIVE_S, ssl_context=self._context(provider),
+                                     proxy=_proxy(provider)))
                 change.created.append(current[1])
             change.pools[name] = current
         kept = {id(pool) for _, pool in change.pools.values()}
