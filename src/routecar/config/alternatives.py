@@ -68,9 +68,11 @@ class Tagged(Kind):
         self.tag = Key(tag, Enum(tuple(variants)), tag_doc, required=True)
         self.common = (self.tag, *common)
         self.variants = {v: tuple(resolve(k) for k in keys) for v, keys in variants.items()}
-        # In a variant's own shape the tag can only be that variant.
+        # In a variant's own shape the tag can only be that variant; a variant key named like a
+        # common key replaces it there (a cloud's base_url is optional, everyone else's required).
         self.objects = {
-            v: Object(dataclasses.replace(self.tag, kind=Enum((v,))), *common, *extra, name=f"{name}_{v}")
+            v: Object(dataclasses.replace(self.tag, kind=Enum((v,))),
+                      *(k for k in common if all(k.name != e.name for e in extra)), *extra, name=f"{name}_{v}")
             for v, extra in self.variants.items()
         }
         extra_names = [k.name for keys in self.variants.values() for k in keys]

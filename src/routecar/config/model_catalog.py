@@ -25,6 +25,12 @@ MODEL_FIELDS = ("price", "context_window", "max_output_tokens", "capabilities", 
 # Provider names carry snapshot dates and aliases ("-20241022", "-2024-08-06", "-latest",
 # "-001"); stripping them lets a dated deployment find its family's entry.
 _SUFFIX = re.compile(r"(?:-(?:latest|preview|\d{8}|\d{4}-\d{2}-\d{2}|\d{3}))+$")
+# Bedrock ids wrap the provider's name: an inference profile's region ("us."), the vendor
+# ("anthropic.") and a version ("-v2:0"): "us.anthropic.claude-3-5-haiku-20241022-v1:0".
+_BEDROCK = re.compile(
+    r"^(?:(?:us|eu|apac|us-gov|global|jp|au|ca)\.)?"
+    r"(?:anthropic|meta|amazon|mistral|cohere|ai21|deepseek|writer|qwen|openai)\.(.+?)(?:-v\d+)?(?::\d+)?$"
+)
 
 
 @functools.cache
@@ -55,9 +61,12 @@ def _index() -> dict[str, str]:
 def _keys(name: str) -> list[str]:
     lowered = name.strip().lower()
     keys = [lowered]
-    base = lowered.rsplit("/", 1)[-1]  # "meta-llama/Llama-3.1-8B-Instruct", "models/x"
+    base = lowered.rsplit("/", 1)[-1]  # "meta-llama/Llama-3.1-8B-Instruct", "models/x", an ARN
     if base != lowered:
         keys.append(base)
+    bedrock = _BEDROCK.match(base)
+    if bedrock:
+        keys.append(bedrock.group(1))
     for key in list(keys):
         stripped = _SUFFIX.sub("", key)
         if stripped and stripped != key:

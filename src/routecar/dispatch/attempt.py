@@ -1,6 +1,6 @@
 """One upstream attempt over HTTP: the only place that touches the network.
 
-Time budgets (SPEC §7): connect, first token (response headers plus, for streams, the first
+Time budgets (docs/failure-semantics.md): connect, first token (response headers plus, for streams, the first
 *content* chunk: comments, keep-alive pings and empty preamble frames do not count), idle
 (no *progress*, i.e. no new chunk, between content), total, and the request's own deadline,
 whichever ends first. Each attempt holds one `http1.Deadline` that every wait of the exchange
@@ -12,6 +12,8 @@ having seen a byte.
 
 Memory: a non-streaming answer is capped at `server.max_response_bytes` after decompression,
 a single stream event at `server.max_event_bytes`; over either the attempt fails as malformed.
+A stream's framing is server-sent events unless the adapter's request names another
+(`UpstreamRequest.framer`: Bedrock's AWS event-stream); the deadlines are the same for both.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import orjson
 from ..config.model import Timeouts
 from ..http1 import (NEVER, ConnectError, Deadline, DeadlineExceeded, DeadlineTicker, HttpClientError, MalformedResponse,
                      Pool, Response)
-from ..providers.base import Adapter, Chunk, StreamDecoder, UpstreamRequest, UpstreamStreamError
-from ..providers.sse import EventTooLarge, SSEParser
+from ..providers.base import (Adapter, Chunk, Framer, StreamDecoder, StreamFramingError, UpstreamRequest,
+                              UpstreamStreamError)
+from ..providers.sse import SSEParser
 from .values import AttemptFailure, UnaryAnswer
 
 # An error answer is read for its message only; a larger one is cut (the status is what counts).
@@ -116,7 +119,7 @@ class OpenedStream:
 
     resp: Response
     timer: Deadline
-    parser: SSEParser
+    parser: Framer  # server-sent events, or the framing the adapter chose (UpstreamRequest.framer)
     decoder: StreamDecoder
     head: list[Chunk]
     started: float
@@ -174,10 +177,10 @@ class OpenedStream:
             self.resp.close()
 
 
-def _feed(parser: SSEParser, data: bytes) -> list[Any]:
+def _feed(parser: Framer, data: bytes) -> list[Any]:
     try:
         return parser.feed(data)
-    except EventTooLarge as exc:
+    except StreamFramingError as exc:
         raise StreamBroken("malformed", str(exc)) from None
 
 
@@ -211,7 +214,7 @@ async def open_stream(
         return AttemptFailure("timeout", detail="no time left")
     resp: Response | None = None
     head: list[Chunk] = []
-    parser = SSEParser(max_event)
+    parser: Framer = req.framer(max_event) if req.framer is not None else SSEParser(max_event)
     # A passthrough request's decoder keeps the upstream's own events for the app (only the
     # adapters that build such requests, anthropic and openai, take `native`).
     decoder = adapter.stream_decoder(upstream_model, native=True) if req.native_events else \
@@ -224,7 +227,7 @@ async def open_stream(
         if resp.status >= 400:
             return await _http_failure(resp, adapter)
         ctype = resp.headers.get("content-type", "")
-        if "event-stream" not in ctype and "json" not in ctype:
+        if not parser.accepts(ctype):
             return AttemptFailure("malformed", status=resp.status, detail=f"not a stream (content-type {ctype or 'none'})")
         while True:
             data = await resp.readany()

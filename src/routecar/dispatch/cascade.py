@@ -1,5 +1,5 @@
 """A cascade route's steps, run by the dispatcher: cheapest first, escalate when an answer
-fails its checks (SPEC §4 `routes.NAME.cascade`).
+fails its checks (docs/configuration.md, `routes.NAME.cascade`).
 
 Every step but the last runs non-streamed so its answer can be checked; the first answer that
 passes is the answer (a streaming app gets it replayed as a stream by the server). The last

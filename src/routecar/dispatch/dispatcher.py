@@ -1,6 +1,6 @@
 """Executes a Plan under one deadline and returns its Outcome: the whole attempt lifecycle.
 
-The loop (SPEC §7): take the next candidate, ask health whether it may be tried, call it,
+The loop (docs/failure-semantics.md): take the next candidate, ask health whether it may be tried, call it,
 classify the outcome as a value, tell health, and fail over while `retry_on`, the retry
 budget, `max_attempts` and the deadline allow. When nothing could even be tried it either
 probes the soonest-recovering open circuit (panic mode) or waits for the soonest rate-limit
@@ -209,32 +209,33 @@ class Dispatcher:
             log.drop_params(prepared.dropped)
         probe = admission.probe
         est = request.est_tokens
+        span_id = prepared.span_id  # the attempt's span, named in its upstream traceparent
         self.health.on_start(dep_id, est)
         started = self.clock()
         try:
             result = await self.caller.call(cand, prepared, request, deadline)
         except asyncio.CancelledError:  # the app hung up: not the deployment's fault
             log.add(AttemptRecord(dep.provider, dep.model, cand.slug, None, "cancelled",
-                                  (self.clock() - started) * 1000, hedge=hedge))
+                                  (self.clock() - started) * 1000, hedge=hedge, span_id=span_id))
             self.health.on_finish(dep_id, AttemptResult("neutral", probe=probe))
             raise
         elapsed = self.clock() - started
         if isinstance(result, AttemptFailure):
             log.add(AttemptRecord(dep.provider, dep.model, cand.slug, result.status, result.error_class,
-                                  elapsed * 1000, hedge=hedge))
+                                  elapsed * 1000, hedge=hedge, span_id=span_id))
             self.health.on_finish(dep_id, AttemptResult(result.health_kind, status=result.status, latency=elapsed,
                                                         headers=result.headers, est_tokens=est, probe=probe))
             return result
         if isinstance(result, OpenedStream):
             record = AttemptRecord(dep.provider, dep.model, cand.slug, result.resp.status, None, elapsed * 1000,
-                                   ttft_ms=result.ttft * 1000, hedge=hedge)
+                                   ttft_ms=result.ttft * 1000, hedge=hedge, span_id=span_id)
             log.add(record)
             # Health hears about a stream when it ends, from the stream itself.
             stream = LiveStream(result, self.health, dep_id, probe, est, record, self.clock, started)
             return Answered(cand, stream=stream)
         answer: UnaryAnswer = result
         log.add(AttemptRecord(dep.provider, dep.model, cand.slug, answer.status, None, elapsed * 1000,
-                              hedge=hedge))
+                              hedge=hedge, span_id=span_id))
         self.health.on_finish(dep_id, AttemptResult("success", status=answer.status, latency=elapsed,
                                                     headers=answer.headers, tokens=_total_tokens(answer.body),
                                                     est_tokens=est, probe=probe))

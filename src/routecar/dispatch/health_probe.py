@@ -18,6 +18,7 @@ from ..health.checker import HealthChecker, ProbeResult, ProbeTarget
 from ..http1 import (ConnectError, ConnectionBroken, DeadlineExceeded, DeadlineTicker, HttpClientError, MalformedResponse,
                      Pool, PoolClosed)
 from ..providers.base import Adapter
+from ..providers.credentials import Credentials, NoCredentials
 
 log = logging.getLogger("routecar.health_check")
 
@@ -32,7 +33,7 @@ MIN_SLEEP = 0.01
 
 
 async def probe_provider(pool: Pool, adapter: Adapter, provider: ProviderConfig, timeout: float,
-                         ticker: DeadlineTicker) -> ProbeResult:
+                         ticker: DeadlineTicker, credentials: Credentials | None = None) -> ProbeResult:
     """One health request to `provider`; healthy means a 2xx answer within `timeout`.
 
     Only the status is read: the response is closed without its body (a socket whose body had
@@ -42,10 +43,14 @@ async def probe_provider(pool: Pool, adapter: Adapter, provider: ProviderConfig,
     deadline = ticker.deadline(ticker.loop.time() + timeout)
     try:
         req = adapter.health_request(provider)
+        if credentials is not None:  # a cloud provider: signed like its requests
+            credentials.apply(req)
         resp = await pool.request(req.method, req.url, req.headers, req.body, connect_timeout=timeout,
                                   deadline=deadline)
     except DeadlineExceeded:
         return ProbeResult(False, "timeout")
+    except NoCredentials:
+        return ProbeResult(False, "no credentials")
     except ConnectError as exc:
         return ProbeResult(False, "connect timeout" if exc.timeout else "connect failed")
     except PoolClosed:

@@ -19,6 +19,7 @@ NON_RETRYABLE = frozenset({400, 401, 403, 404, 422})
 @dataclass(slots=True)
 class AttemptFailure:
     # connect | timeout | first_token_timeout | idle_timeout | http | malformed | stream_broken
+    # | no_credentials (a cloud provider's credentials are not fetched yet: nothing was sent)
     kind: str
     status: int | None = None
     error: UpstreamError | None = None
@@ -28,7 +29,7 @@ class AttemptFailure:
     @property
     def retry_class(self) -> str:
         """The name `retry_on` uses for this failure."""
-        if self.kind == "connect":
+        if self.kind in ("connect", "no_credentials"):  # nothing was sent: as safe to retry
             return "connect"
         if self.kind.endswith("timeout"):
             return "timeout"
@@ -103,6 +104,9 @@ class AttemptRecord(NamedTuple):
     lost: bool = False  # lost a hedge race and was cancelled (or discarded)
     cost_usd: float | None = None  # a lost attempt's cost, billed to the request
     cost_estimated: bool = False  # that cost is from the prompt estimate, not upstream usage
+    # The attempt's CLIENT span, whose traceparent the upstream request carried (only when
+    # telemetry.otlp is configured); in the attempt_log JSON so a row names its spans.
+    span_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = {
@@ -122,6 +126,8 @@ class AttemptRecord(NamedTuple):
             out["lost"] = True
             out["cost_usd"] = None if self.cost_usd is None else round(self.cost_usd, 8)
             out["cost_estimated"] = self.cost_estimated
+        if self.span_id is not None:
+            out["span_id"] = self.span_id
         return out
 
 
@@ -150,6 +156,9 @@ class DispatchRequest(NamedTuple):
     fleet_slot: Any = None
     # The app's request headers; providers get those their `forward_headers` name.
     headers: Mapping[str, str] | None = None
+    # The request's trace (telemetry/traceparent.py TraceContext) when spans are exported: each
+    # attempt's upstream request carries a traceparent of its own span. None: no header.
+    trace: Any = None
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ network. Adding a protocol touches only this folder.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 from ..config.model import ProviderConfig
 
@@ -35,6 +35,9 @@ class UpstreamRequest:
     # A passthrough stream: the adapter's decoder is made with `native=True`, so every upstream
     # event reaches the app as it came (see Chunk.event).
     native_events: bool = False
+    # How a stream answer's bytes split into events, made with `server.max_event_bytes`; None
+    # for server-sent events (sse.SSEParser). Bedrock's AWS event-stream frames bring their own.
+    framer: Callable[[int], "Framer"] | None = None
 
 
 @dataclass(slots=True)
@@ -112,6 +115,24 @@ class UnsupportedParam(Exception):
     def __init__(self, param: str, provider_type: str):
         super().__init__(f"parameter '{param}' is not supported by {provider_type} providers")
         self.param = param
+
+
+class StreamFramingError(ValueError):
+    """Stream bytes that break the framing (an event over the size budget, a bad checksum):
+    the dispatcher calls the stream malformed."""
+
+
+class Framer(Protocol):
+    """Splits a stream answer's bytes into events, holding at most one event's bytes."""
+
+    def accepts(self, content_type: str) -> bool:
+        """Whether an answer of this content type is a stream of this framing."""
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Every event `data` completes; raises StreamFramingError."""
+
+    def flush(self) -> list[SSEEvent]:
+        """At the end of the body: what is left that still makes an event."""
 
 
 class StreamDecoder(Protocol):

@@ -47,7 +47,8 @@ class GeminiAdapter:
     def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
         out = build_body(call, notes)
         method = ":streamGenerateContent?alt=sse" if call.stream else ":generateContent"
-        return UpstreamRequest(_url(call.provider, call.upstream_model, method), _headers(call.provider), orjson.dumps(out))
+        return UpstreamRequest(self.url(call.provider, call.upstream_model, method), self.headers(call.provider),
+                               orjson.dumps(out))
 
     def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
         data = orjson.loads(payload)
@@ -72,7 +73,7 @@ class GeminiAdapter:
         self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]
     ) -> UpstreamRequest:
         texts = _embedding_inputs(body.get("input"))
-        model = "models/" + _model_name(upstream_model)
+        model = "models/" + model_name(upstream_model)
         dims = body.get("dimensions")
         requests = []
         for text in texts:
@@ -80,8 +81,8 @@ class GeminiAdapter:
             if dims:
                 item["outputDimensionality"] = dims
             requests.append(item)
-        url = _url(provider, upstream_model, ":batchEmbedContents")
-        return UpstreamRequest(url, _headers(provider), orjson.dumps({"requests": requests}))
+        url = self.url(provider, upstream_model, ":batchEmbedContents")
+        return UpstreamRequest(url, self.headers(provider), orjson.dumps({"requests": requests}))
 
     def embeddings_response(
         self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
@@ -111,18 +112,17 @@ class GeminiAdapter:
         return parse_error(status, payload)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
-        return http.get_request(http.join_url(provider.base_url, VERSION, "/models"), _headers(provider))
+        return http.get_request(http.join_url(provider.base_url, VERSION, "/models"), self.headers(provider))
+
+    # Where and how requests go: what Vertex AI (providers/vertex.py) changes, the rest is shared.
+    def url(self, provider: ProviderConfig, upstream_model: str, method: str) -> str:
+        return http.join_url(provider.base_url, VERSION, f"/models/{model_name(upstream_model)}{method}")
+
+    def headers(self, provider: ProviderConfig) -> dict[str, str]:
+        return http.json_headers(provider, {"x-goog-api-key": provider.api_key or ""})
 
 
-def _url(provider: ProviderConfig, upstream_model: str, method: str) -> str:
-    return http.join_url(provider.base_url, VERSION, f"/models/{_model_name(upstream_model)}{method}")
-
-
-def _headers(provider: ProviderConfig) -> dict[str, str]:
-    return http.json_headers(provider, {"x-goog-api-key": provider.api_key or ""})
-
-
-def _model_name(upstream_model: str) -> str:
+def model_name(upstream_model: str) -> str:
     return upstream_model.removeprefix("models/")
 
 

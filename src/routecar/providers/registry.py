@@ -1,15 +1,18 @@
 """Adapters by provider type; each protocol module is imported once, at start-up.
 
 A protocol's module is named after its provider type (`openai`, `anthropic`, `gemini`) and
-exposes its adapter as `ADAPTER`; config's PROVIDER_TYPES lists the types there are.
+exposes its adapter as `ADAPTER`; config's PROVIDER_TYPES lists the types there are. A type
+whose requests need refreshed credentials (bedrock, vertex) also exposes
+`credentials(provider) -> Credentials` (providers/credentials.py).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from ..config.model import PROVIDER_TYPES
+from ..config.model import PROVIDER_TYPES, ProviderConfig
 from .base import Adapter
+from .credentials import Credentials
 
 
 def adapter_for(provider_type: str) -> Adapter:
@@ -20,3 +23,9 @@ def adapter_for(provider_type: str) -> Adapter:
 
 def load_adapters(types: set[str]) -> dict[str, Adapter]:
     return {t: adapter_for(t) for t in types}
+
+
+def credentials_for(provider: ProviderConfig) -> Credentials | None:
+    """New (not started) credentials for `provider`, or None when its type needs none."""
+    make = getattr(importlib.import_module(f".{provider.type}", __package__), "credentials", None)
+    return make(provider) if make is not None else None

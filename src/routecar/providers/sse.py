@@ -12,12 +12,12 @@ memory, nor make every new piece re-copy everything before it.
 
 from __future__ import annotations
 
-from .base import SSEEvent
+from .base import SSEEvent, StreamFramingError
 
 DEFAULT_MAX_EVENT = 1 << 20
 
 
-class EventTooLarge(ValueError):
+class EventTooLarge(StreamFramingError):
     """One server-sent event is over the size routecar holds (`server.max_event_bytes`)."""
 
 
@@ -29,6 +29,11 @@ class SSEParser:
         self._scanned = 0  # bytes of _buf already searched for a blank line
         self._max = max_event
         self._cr = False  # the last piece ended in CR: a CRLF may be split across pieces
+
+    @staticmethod
+    def accepts(content_type: str) -> bool:
+        # Some upstreams stream SSE under a JSON content type; anything else is not a stream.
+        return "event-stream" in content_type or "json" in content_type
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         if self._cr or b"\r" in data:

@@ -1,0 +1,152 @@
+"""type: bedrock through a real `routecar serve`: the openai SDK in front, a local Converse
+server behind that records each request, verifies its SigV4 signature for real (recomputed
+with botocore from the request as received) and answers Converse JSON or real AWS
+event-stream frames. Credentials come from the process's AWS_* environment (botocore's chain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator
+
+import openai
+import orjson
+import pytest
+from aiohttp import web
+
+from tests.e2e.cloud_env import clean_env
+from tests.lifecycle.conftest import SidecarProcess
+from tests.providers.eventstream_frames import CONVERSE_STREAM
+from tests.providers.sigv4_check import check_sigv4
+
+KEY_ID = "AKIDE2ETEST"
+SECRET = "e2e/Secret+Key/ForSigV4Tests0123456789ab"
+REGION = "eu-central-1"
+MODEL = "eu.anthropic.claude-3-5-haiku-20241022-v1:0"
+ENCODED = "eu.anthropic.claude-3-5-haiku-20241022-v1%3A0"
+
+CONVERSE = {
+    "output": {"message": {"role": "assistant", "content": [{"text": "Bonjour."}]}},
+    "stopReason": "end_turn",
+    "usage": {"inputTokens": 11, "outputTokens": 2, "totalTokens": 13},
+    "metrics": {"latencyMs": 80},
+}
+
+
+@dataclass
+class Seen:
+    method: str
+    url: str  # as received: the raw (still encoded) path
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class ConverseServer:
+    url: str = ""
+    seen: list[Seen] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            body = await request.read()
+            self.seen.append(Seen(request.method, self.url + request.raw_path,
+                                  {k.lower(): v for k, v in request.headers.items()}, body))
+            if request.raw_path.endswith("/converse"):
+                return web.json_response(CONVERSE)
+            if request.raw_path.endswith("/converse-stream"):
+                resp = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
+                await resp.prepare(request)
+                for frame in CONVERSE_STREAM:
+                    await resp.write(frame)
+                await resp.write_eof()
+                return resp
+            return web.json_response({"message": "Unknown operation"}, status=404)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        return app
+
+
+@pytest.fixture
+async def converse_server() -> AsyncIterator[ConverseServer]:
+    server = ConverseServer()
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield server
+    await runner.cleanup()
+
+
+def config(server: ConverseServer, db: Path) -> str:
+    return f"""
+server: {{listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0"}}
+providers:
+  br: {{type: bedrock, region: {REGION}, base_url: '{server.url}',
+        timeouts: {{connect: 2s, first_token: 10s, idle: 10s, total: 30s}}}}
+models:
+  haiku: {{deployments: [{{provider: br, model: '{MODEL}'}}]}}
+route_log: {{path: '{db}', flush_interval: 50ms}}
+"""
+
+
+async def test_bedrock_unary_and_stream_through_routecar_serve(converse_server: ConverseServer, tmp_path: Path) -> None:
+    cfg = tmp_path / "sidecar.yaml"
+    cfg.write_text(config(converse_server, tmp_path / "routes.db"))
+    sidecar = SidecarProcess(cfg, env=clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET))
+    try:
+        await sidecar.start()
+        async with openai.AsyncOpenAI(base_url=sidecar.data_url + "/v1", api_key="app-key", max_retries=0) as oai:
+            answer = await oai.chat.completions.create(
+                model="haiku", max_tokens=40, temperature=0.1,
+                messages=[{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Hello"}])
+            assert answer.choices[0].message.content == "Bonjour."
+            assert answer.choices[0].finish_reason == "stop"
+            assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (11, 2)
+
+            unary = converse_server.seen[-1]
+            assert unary.url == f"{converse_server.url}/model/{ENCODED}/converse"
+            assert orjson.loads(unary.body) == {
+                "messages": [{"role": "user", "content": [{"text": "Hello"}]}],
+                "system": [{"text": "Answer in French."}],
+                "inferenceConfig": {"maxTokens": 40, "temperature": 0.1},
+            }
+            signed = check_sigv4("POST", unary.url, unary.headers, unary.body, KEY_ID, SECRET, REGION)
+            assert {"host", "x-amz-date", "content-type"} <= set(signed)
+            assert "app-key" not in repr(unary.headers)
+
+            stream = await oai.chat.completions.create(
+                model="haiku", messages=[{"role": "user", "content": "Hello"}], stream=True,
+                stream_options={"include_usage": True})
+            chunks = [chunk async for chunk in stream]
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            assert text == "Hello there"
+            assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+            assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 16
+
+            streamed = converse_server.seen[-1]
+            assert streamed.url == f"{converse_server.url}/model/{ENCODED}/converse-stream"
+            assert streamed.headers["accept"] == "application/vnd.amazon.eventstream"
+            check_sigv4("POST", streamed.url, streamed.headers, streamed.body, KEY_ID, SECRET, REGION)
+        assert SECRET not in "\n".join(sidecar.lines)
+    finally:
+        await sidecar.kill()
+
+
+async def test_without_aws_credentials_attempts_fail_over_with_a_clear_class(converse_server: ConverseServer,
+                                                                            tmp_path: Path) -> None:
+    cfg = tmp_path / "sidecar.yaml"
+    cfg.write_text(config(converse_server, tmp_path / "routes.db"))
+    sidecar = SidecarProcess(cfg, env=clean_env(tmp_path))
+    try:
+        await sidecar.start()
+        async with openai.AsyncOpenAI(base_url=sidecar.data_url + "/v1", api_key="x", max_retries=0) as oai:
+            with pytest.raises(openai.APIStatusError) as err:
+                await oai.chat.completions.create(model="haiku", messages=[{"role": "user", "content": "Hello"}])
+        assert err.value.status_code == 502
+        assert "(no_credentials)" in str(err.value.body)
+        assert converse_server.seen == []  # nothing unsigned ever left
+    finally:
+        await sidecar.kill()

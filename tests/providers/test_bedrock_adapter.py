@@ -1,0 +1,226 @@
+"""The Bedrock (Converse) adapter: request translation, answers, event-stream decoding, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from routecar.config.model import ProviderConfig
+from routecar.providers import bedrock
+from routecar.providers.base import ChatCall, StreamFramingError, Translation, UnsupportedParam, UpstreamStreamError
+from routecar.providers.eventstream import EventStreamFramer
+from tests.providers.eventstream_frames import CONVERSE_STREAM, event, exception, frame
+
+PROVIDER = ProviderConfig(name="b", type="bedrock", base_url="https://bedrock-runtime.us-east-1.amazonaws.com",
+                          region="us-east-1")
+ADAPTER = bedrock.BedrockAdapter(clock=lambda: 1700000000, new_id=lambda prefix: prefix + "id1")
+MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+
+def build(body: dict[str, Any], stream: bool = False, model: str = MODEL) -> tuple[Any, dict[str, Any]]:
+    call = ChatCall(PROVIDER, model, {"messages": [{"role": "user", "content": "hi"}], **body}, stream, 1024)
+    req = ADAPTER.chat_request(call, Translation())
+    return req, orjson.loads(req.body)
+
+
+def test_url_encodes_the_whole_model_id_and_picks_the_action() -> None:
+    req, _ = build({})
+    assert req.url == ("https://bedrock-runtime.us-east-1.amazonaws.com/model/"
+                       "us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse")
+    assert req.framer is None and "authorization" not in req.headers
+    arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-pro-v1:0"
+    req, _ = build({}, stream=True, model=arn)
+    assert req.url.endswith("/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile"
+                            "%2Fus.amazon.nova-pro-v1%3A0/converse-stream")
+    assert isinstance(req.framer(1024), EventStreamFramer)
+
+
+def test_messages_system_images_and_inference_config() -> None:
+    _, body = build({
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}}]},
+            {"role": "assistant", "content": "A cat."},
+            {"role": "user", "content": "Sure?"},
+            {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "Really?"}]},
+        ],
+        "temperature": 0.2, "top_p": 0.9, "max_tokens": 50, "stop": "END",
+    })
+    assert body == {
+        "messages": [
+            {"role": "user", "content": [{"text": "What is this?"},
+                                         {"image": {"format": "png", "source": {"bytes": "iVBOR"}}}]},
+            {"role": "assistant", "content": [{"text": "A cat."}]},
+            {"role": "user", "content": [{"text": "Sure?"}, {"text": "Really?"}]},
+        ],
+        "system": [{"text": "Be brief."}],
+        "inferenceConfig": {"maxTokens": 50, "temperature": 0.2, "topP": 0.9, "stopSequences": ["END"]},
+    }
+
+
+def test_catalog_output_cap_is_the_default_max_tokens() -> None:
+    assert build({})[1]["inferenceConfig"] == {"maxTokens": 1024}
+
+
+def test_http_image_urls_are_refused_naming_the_part() -> None:
+    with pytest.raises(UnsupportedParam) as err:
+        build({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]})
+    assert err.value.param == "messages[0].content[0]"
+
+
+def test_openai_extras_are_refused_by_name() -> None:
+    with pytest.raises(UnsupportedParam) as err:
+        build({"logit_bias": {"1": 2}})
+    assert err.value.param == "logit_bias"
+
+
+def test_tools_tool_calls_and_results() -> None:
+    tool = {"type": "function", "function": {"name": "weather", "description": "Weather in a city",
+                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+    _, body = build({
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "tooluse_1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]},
+            {"role": "tool", "tool_call_id": "tooluse_1", "content": '{"temp": 21}'},
+            {"role": "tool", "tool_call_id": "tooluse_2", "content": "sunny"},
+        ],
+        "tools": [tool], "tool_choice": {"type": "function", "function": {"name": "weather"}},
+    })
+    assert body["messages"][1:] == [
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "tooluse_1", "name": "weather",
+                                                       "input": {"city": "Paris"}}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_1", "content": [{"json": {"temp": 21}}]}},
+                                     {"toolResult": {"toolUseId": "tooluse_2", "content": [{"text": "sunny"}]}}]},
+    ]
+    assert body["toolConfig"] == {
+        "tools": [{"toolSpec": {"name": "weather", "description": "Weather in a city", "inputSchema": {
+            "json": {"type": "object", "properties": {"city": {"type": "string"}}}}}}],
+        "toolChoice": {"tool": {"name": "weather"}},
+    }
+    assert build({"tools": [tool], "tool_choice": "required"})[1]["toolConfig"]["toolChoice"] == {"any": {}}
+    assert "toolConfig" not in build({"tools": [tool], "tool_choice": "none"})[1]
+
+
+def test_unary_answer_with_tool_use_and_usage() -> None:
+    payload = orjson.dumps({
+        "output": {"message": {"role": "assistant", "content": [
+            {"reasoningContent": {"reasoningText": {"text": "Think.", "signature": "s"}}},
+            {"text": "Checking."},
+            {"toolUse": {"toolUseId": "tu1", "name": "weather", "input": {"city": "Paris"}}}]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15, "cacheReadInputTokens": 100,
+                  "cacheWriteInputTokens": 20},
+        "metrics": {"latencyMs": 300},
+    })
+    out = ADAPTER.chat_response(payload, MODEL)
+    assert out["model"] == MODEL and out["created"] == 1700000000
+    choice = out["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] == "Checking." and choice["message"]["reasoning_content"] == "Think."
+    assert choice["message"]["tool_calls"] == [
+        {"id": "tu1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}]
+    assert out["usage"] == {"prompt_tokens": 130, "completion_tokens": 5, "total_tokens": 135,
+                            "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 20}}
+
+
+def test_a_body_that_is_not_a_converse_answer_is_malformed() -> None:
+    with pytest.raises(ValueError):
+        ADAPTER.chat_response(b'{"foo": 1}', MODEL)
+
+
+def decode(frames: list[bytes], piece: int = 7) -> tuple[Any, list[dict[str, Any]]]:
+    """Frames through the framer in small pieces (frames split anywhere), then the decoder."""
+    framer = EventStreamFramer(1 << 20)
+    decoder = ADAPTER.stream_decoder(MODEL)
+    data = b"".join(frames)
+    chunks = []
+    for i in range(0, len(data), piece):
+        for ev in framer.feed(data[i:i + piece]):
+            chunks.extend(c.data for c in decoder.feed(ev))
+    return decoder, chunks
+
+
+def test_stream_of_event_stream_frames_becomes_chunks_then_usage() -> None:
+    decoder, chunks = decode(CONVERSE_STREAM)
+    assert decoder.done
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert deltas == [{"role": "assistant", "content": ""}, {"content": "Hello"}, {"content": " there"}, {}]
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == 16
+    assert {c["id"] for c in chunks} == {"chatcmpl-id1"}
+
+
+def test_streamed_tool_calls_are_indexed_among_tool_calls() -> None:
+    _, chunks = decode([
+        event("messageStart", {"role": "assistant"}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Let me check."}}),
+        event("contentBlockStart", {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tu1", "name": "w"}}}),
+        event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": '{"city":'}}}),
+        event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": ' "Paris"}'}}}),
+        event("messageStop", {"stopReason": "tool_use"}),
+    ], piece=1000)
+    calls = [c["choices"][0]["delta"]["tool_calls"] for c in chunks if c["choices"][0]["delta"].get("tool_calls")]
+    assert calls == [
+        [{"index": 0, "id": "tu1", "type": "function", "function": {"name": "w", "arguments": ""}}],
+        [{"index": 0, "function": {"arguments": '{"city":'}}],
+        [{"index": 0, "function": {"arguments": ' "Paris"}'}}],
+    ]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_in_stream_exception_is_an_upstream_stream_error() -> None:
+    framer = EventStreamFramer(1 << 20)
+    decoder = ADAPTER.stream_decoder(MODEL)
+    (ev,) = framer.feed(exception("throttlingException", "Too many requests"))
+    with pytest.raises(UpstreamStreamError) as err:
+        decoder.feed(ev)
+    assert err.value.retryable and err.value.error_type == "throttlingException"
+    assert str(err.value) == "Too many requests"
+
+
+def test_framer_refuses_a_frame_over_the_budget_before_buffering_it() -> None:
+    big = event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x" * 5000}})
+    framer = EventStreamFramer(4096)
+    with pytest.raises(StreamFramingError):
+        framer.feed(big[:12])  # the prelude alone says it is too large
+
+
+def test_framer_refuses_a_bad_checksum() -> None:
+    good = frame({":message-type": "event", ":event-type": "messageStart"}, b'{"role":"assistant"}')
+    bad = good[:-1] + bytes([good[-1] ^ 1])
+    with pytest.raises(StreamFramingError):
+        EventStreamFramer(1 << 20).feed(bad)
+
+
+def test_framer_accepts_only_event_stream_content() -> None:
+    assert EventStreamFramer.accepts("application/vnd.amazon.eventstream")
+    assert not EventStreamFramer.accepts("application/json")
+
+
+@pytest.mark.parametrize("status,body,err_type,context", [
+    (429, b'{"message":"Too many requests, please wait before trying again."}', "rate_limit_error", False),
+    (400, b'{"message":"Input is too long for requested model."}', "invalid_request_error", True),
+    (400, b'{"message":"Malformed input request"}', "invalid_request_error", False),
+    (403, b'{"Message":"User is not authorized"}', "permission_error", False),
+    (503, b"<html>bad gateway</html>", "api_error", False),
+])
+def test_errors(status: int, body: bytes, err_type: str, context: bool) -> None:
+    err = ADAPTER.parse_error(status, body)
+    assert (err.type, err.context_length) == (err_type, context)
+    assert err.message
+
+
+def test_health_request_is_a_signed_able_get_on_the_runtime_host() -> None:
+    req = ADAPTER.health_request(PROVIDER)
+    assert (req.method, req.body) == ("GET", b"")
+    assert req.url == "https://bedrock-runtime.us-east-1.amazonaws.com/async-invoke?maxResults=1"
+
+
+def test_embeddings_are_refused() -> None:
+    with pytest.raises(UnsupportedParam):
+        ADAPTER.embeddings_request(PROVIDER, MODEL, {"input": "x"})

@@ -1,0 +1,51 @@
+"""The Vertex AI adapter: the Gemini wire format at Vertex's URLs, no API key anywhere."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import orjson
+import pytest
+
+from routecar.config.model import ProviderConfig
+from routecar.providers import gemini, vertex
+from routecar.providers.base import ChatCall, Translation, UnsupportedParam
+
+PROVIDER = ProviderConfig(name="v", type="vertex", base_url="https://us-central1-aiplatform.googleapis.com",
+                          project="proj-1", location="us-central1", headers=MappingProxyType({"x-team": "t"}))
+BODY = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+        "temperature": 0.3, "max_tokens": 20}
+
+
+@pytest.mark.parametrize("stream,method", [(False, ":generateContent"), (True, ":streamGenerateContent?alt=sse")])
+def test_vertex_url_and_the_gemini_body(stream: bool, method: str) -> None:
+    req = vertex.ADAPTER.chat_request(ChatCall(PROVIDER, "gemini-2.0-flash-001", BODY, stream), Translation())
+    assert req.url == ("https://us-central1-aiplatform.googleapis.com/v1/projects/proj-1/locations/us-central1"
+                       "/publishers/google/models/gemini-2.0-flash-001" + method)
+    assert req.headers == {"content-type": "application/json", "x-team": "t"}  # the token comes at send time
+    same = gemini.ADAPTER.chat_request(ChatCall(PROVIDER, "gemini-2.0-flash-001", BODY, stream), Translation())
+    assert orjson.loads(req.body) == orjson.loads(same.body)
+
+
+def test_an_api_key_is_never_sent_to_vertex() -> None:
+    keyed = ProviderConfig(name="v", type="vertex", base_url="https://x.test", project="p", location="global",
+                           api_key="AIza-not-for-vertex")
+    req = vertex.ADAPTER.chat_request(ChatCall(keyed, "gemini-2.5-pro", BODY, False), Translation())
+    assert "AIza" not in req.url + repr(req.headers)
+
+
+def test_health_request_lists_one_endpoint_of_the_project() -> None:
+    req = vertex.ADAPTER.health_request(PROVIDER)
+    assert (req.method, req.body) == ("GET", b"")
+    assert req.url == ("https://us-central1-aiplatform.googleapis.com/v1/projects/proj-1/locations/us-central1"
+                       "/endpoints?pageSize=1")
+
+
+def test_embeddings_are_refused() -> None:
+    with pytest.raises(UnsupportedParam):
+        vertex.ADAPTER.embeddings_request(PROVIDER, "text-embedding-005", {"input": "x"})
+
+
+def test_errors_are_googles() -> None:
+    err = vertex.ADAPTER.parse_error(429, b'{"error": {"code": 429, "message": "Quota", "status": "RESOURCE_EXHAUSTED"}}')
+    assert (err.type, err.code) == ("rate_limit_error", "RESOURCE_EXHAUSTED")
