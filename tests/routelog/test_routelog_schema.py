@@ -64,8 +64,9 @@ def test_table_has_the_spec_columns_and_every_record_field(tmp_path: Path) -> No
     info = table_info(tmp_path / "r.db")
     assert set(SPEC_COLUMNS) <= set(info)
     # Every field is a column, but `detail` (the source of some columns, not one itself) and
-    # `traceparent` (the app's trace context, read by the telemetry exporter only).
-    assert {f.name for f in dataclasses.fields(RouteRecord)} - {"detail", "traceparent"} == set(COLUMN_NAMES)
+    # `trace` and `max_tokens` (the request's trace context and its span's max_tokens, read by the
+    # telemetry exporter only).
+    assert {f.name for f in dataclasses.fields(RouteRecord)} - {"detail", "trace", "max_tokens"} == set(COLUMN_NAMES)
     assert info["id"] == "INTEGER" and info["ts"] == "REAL" and info["status"] == "INTEGER"
     assert info["stream"] == "INTEGER" and info["attempt_log"] == "TEXT"
     indexed = indexed_columns(tmp_path / "r.db")

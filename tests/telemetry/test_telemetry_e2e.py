@@ -110,6 +110,7 @@ telemetry:
             assert a["gen_ai.provider.name"] == "good" and a["gen_ai.response.model"] == "up-good"
             assert a["gen_ai.usage.input_tokens"] == row["prompt_tokens"] > 0
             assert a["gen_ai.usage.output_tokens"] == row["completion_tokens"] > 0
+            assert a["gen_ai.request.max_tokens"] == BODY["max_tokens"]
             assert a["routecar.cost_usd"] == row["cost_usd"] > 0
             assert a["routecar.attempts"] == row["attempts"] == len(row["attempt_log"])
             assert a["routecar.outcome"] == "ok" and a.get("routecar.strategy") == row["strategy"]
@@ -140,6 +141,8 @@ telemetry:
             rec, body = bodies[row["request_id"]]
             assert body["cost_usd"] == row["cost_usd"] and body["attempt_log"] == row["attempt_log"]
             assert rec.trace_id == by_id[row["request_id"]].trace_id
+            # The row names its trace and server span itself (for a log pipeline's trace links).
+            assert (body["trace_id"], body["span_id"]) == (rec.trace_id.hex(), by_id[row["request_id"]].span_id.hex())
         # The collector's header went with every export; no provider key anywhere.
         assert all(h.get("X-Collector-Token") == "tok-123" for h in receiver.headers)
         dump = b"".join(s.SerializeToString() for s in receiver.spans) + \

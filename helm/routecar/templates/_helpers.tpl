@@ -101,7 +101,62 @@ would let the two silently disagree.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if hasKey $cfg "telemetry" -}}
+{{- fail "routecar: do not set config.telemetry; set telemetry.otlp.* and telemetry.routeRows instead: the chart writes telemetry from them and gives the container the collector headers from telemetry.otlp.headersSecret" -}}
+{{- end -}}
+{{- $telemetry := include "routecar.telemetry" . | fromYaml -}}
+{{- if $telemetry -}}
+{{- $_ := set $cfg "telemetry" $telemetry -}}
+{{- end -}}
 {{- toYaml $cfg -}}
+{{- end -}}
+
+{{/*
+The telemetry section from the values (empty when off). Collector headers are only references
+("${ROUTECAR_OTLP_HEADER_<NAME>}"): their values reach the container from headersSecret.
+*/}}
+{{- define "routecar.telemetry" -}}
+{{- $tel := .values.telemetry | default dict -}}
+{{- $otlp := $tel.otlp | default dict -}}
+{{- $rows := toString ($tel.routeRows | default "none") -}}
+{{- $out := dict -}}
+{{- if $otlp.enabled -}}
+{{- $o := dict "endpoint" (required "routecar: telemetry.otlp.endpoint is required when telemetry.otlp.enabled is true (the collector's OTLP/HTTP URL, e.g. http://otel-collector.observability:4318)" $otlp.endpoint) -}}
+{{- $headers := dict -}}
+{{- range $name, $key := (($otlp.headersSecret | default dict).headers | default dict) -}}
+{{- $_ := set $headers (lower $name) (printf "${%s}" (include "routecar.otlpHeaderEnv" $name)) -}}
+{{- end -}}
+{{- if $headers -}}
+{{- $_ := include "routecar.otlpHeadersSecretName" $ -}}
+{{- $_ := set $o "headers" $headers -}}
+{{- end -}}
+{{- if hasKey $otlp "sampleRatio" -}}
+{{- $_ := set $o "sample_ratio" (float64 $otlp.sampleRatio) -}}
+{{- end -}}
+{{- if $otlp.timeout -}}
+{{- $_ := set $o "timeout" (toString $otlp.timeout) -}}
+{{- end -}}
+{{- $_ := set $out "otlp" $o -}}
+{{- else if eq $rows "otlp_logs" -}}
+{{- fail "routecar: telemetry.routeRows otlp_logs needs telemetry.otlp.enabled (a collector to send the rows to)" -}}
+{{- end -}}
+{{- if ne $rows "none" -}}
+{{- $_ := set $out "route_rows" $rows -}}
+{{- end -}}
+{{- if $out -}}
+{{- toYaml $out -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The environment variable one collector header's value comes in. */}}
+{{- define "routecar.otlpHeaderEnv" -}}
+{{- printf "ROUTECAR_OTLP_HEADER_%s" (. | upper | replace "-" "_") -}}
+{{- end -}}
+
+{{/* The Secret holding the collector headers: required once a header is listed. */}}
+{{- define "routecar.otlpHeadersSecretName" -}}
+{{- $secret := ((.values.telemetry | default dict).otlp | default dict).headersSecret | default dict -}}
+{{- required "routecar: telemetry.otlp.headersSecret.name is required when telemetry.otlp.headersSecret.headers is set: an existing Secret holding the header values" $secret.name -}}
 {{- end -}}
 
 {{/* The Secret holding the Redis URL: required once sharedState.enabled. */}}

@@ -64,6 +64,25 @@ routecar/sidecar: {{ include "routecar.fullname" . }}
           name: {{ include "routecar.redisUrlSecretName" . }}
           key: {{ $v.sharedState.redisUrlSecret.key | default "redis-url" }}
     {{- end }}
+    {{- $otlp := (($v.telemetry | default dict).otlp | default dict) }}
+    {{- $otlpHeaders := (($otlp.headersSecret | default dict).headers | default dict) }}
+    {{- if and $otlp.enabled $otlpHeaders }}
+    {{- $secret := include "routecar.otlpHeadersSecretName" . }}
+    {{- range $name, $key := $otlpHeaders }}
+    {{- $env := include "routecar.otlpHeaderEnv" $name }}
+    {{- range $v.extraEnv }}
+    {{- if eq (toString .name) $env }}
+    {{- fail (printf "routecar: extraEnv must not set %s: the chart sets it from telemetry.otlp.headersSecret" $env) }}
+    {{- end }}
+    {{- end }}
+    # telemetry.otlp.headers.{{ lower $name }} in sidecar.yaml is "${{ "{" }}{{ $env }}{{ "}" }}": the value stays in the Secret.
+    - name: {{ $env }}
+      valueFrom:
+        secretKeyRef:
+          name: {{ $secret }}
+          key: {{ $key }}
+    {{- end }}
+    {{- end }}
     {{- with $v.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

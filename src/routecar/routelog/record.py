@@ -1,4 +1,4 @@
-"""One explainable row per request (SPEC §5).
+"""One explainable row per request (docs/route-log.md).
 
 The request path fills a `RouteRecord` once the request is over and hands it to the writer's
 queue; the writer turns it into a SQLite row off the request path. Fields that are JSON in
@@ -92,9 +92,12 @@ class RouteRecord:
     json_schema: bool | None = None
     # Not a column: when set, the source of the DETAIL_COLUMNS (see the module docstring).
     detail: RowDetail | None = None
-    # Not a column: the app's W3C `traceparent` header, the parent of the request's span
-    # (read only by the telemetry exporter, off the request path).
-    traceparent: str | None = None
+    # Not a column: the request's trace (telemetry/traceparent.py TraceContext: trace id, server
+    # span id, the app's parent span, sampled), decided on arrival when spans are exported and
+    # None otherwise; the telemetry exporter builds the spans with these ids.
+    trace: Any = None
+    # Not a column: the app's max_tokens (or max_completion_tokens), set only with a trace.
+    max_tokens: int | None = None
 
     def list_columns(self) -> Mapping[str, Any]:
         """The DETAIL_COLUMNS of this row: built from `detail` when there is one."""

@@ -72,7 +72,8 @@ class Pipeline:
             if ex.stored is not None:
                 return
         request = DispatchRequest(ex.body, "embeddings" if routing.endpoint == "embeddings" else "chat",
-                                  routing.stream, routing.est_prompt_tokens, ex.fleet_slot, ex.headers)
+                                  routing.stream, routing.est_prompt_tokens, ex.fleet_slot, ex.headers,
+                                  ex.record.trace)
         ex.outcome = await self.dispatcher.execute(ex.plan, request, ex.deadline)
 
     def settle(self, ex: Exchange) -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections import Counter, deque
-from typing import Any
 
 import orjson
 
@@ -27,7 +27,7 @@ from routecar.routelog.rows import decode_row, to_row
 from routecar.routelog.schema import COLUMN_NAMES
 
 from . import otlp
-from .traceparent import new_span_id, new_trace_id, parse_traceparent, sampled
+from .traceparent import new_span_id, new_trace_id, sampled
 
 log = logging.getLogger("routecar.telemetry")
 
@@ -35,6 +35,10 @@ QUEUE_SIZE = 4096  # records waiting; beyond this they are dropped and counted
 BATCH_SIZE = 256  # records per export request
 FLUSH_INTERVAL = 0.5  # longest a record waits for its batch
 CLOSE_BUDGET = 3.0  # seconds close() spends draining before it drops the rest
+# The worker thread builds YIELD_EVERY records (~0.4 ms of CPU), then blocks YIELD_SECONDS so the
+# event loop, on the same core, never waits long for the GIL (unless records are backing up).
+YIELD_EVERY = 8
+YIELD_SECONDS = 0.0002
 SERVICE_NAME = "routecar"
 # The collector is reached directly: an HTTP(S)_PROXY meant for the app's own traffic must not
 # silently reroute (or hold up) telemetry.
@@ -126,23 +130,36 @@ class TelemetryExporter:
 
     def _export(self, batch: list[RouteRecord]) -> None:
         cfg = self._config
-        links: list[tuple[str | None, str | None]] = []
-        spans: list[Any] = []
-        for record in batch:
-            trace_id, span_id, keep = self._span_ids(record)
-            if keep and self._otlp is not None:
-                n = len(record.list_columns()["attempt_log"])
-                spans.extend(otlp.request_spans(record, trace_id, span_id, _parent_span(record),
-                                                [new_span_id() for _ in range(n)]))
-            links.append((trace_id, span_id) if keep else (None, None))
-        if self._otlp is not None:
-            sent = sum(1 for t, _ in links if t)
-            if spans:
-                self._post("traces", "/v1/traces", otlp.trace_request(spans, SERVICE_NAME), sent)
-        if cfg.route_rows == "none":
-            return
-        rows = [self._row_json(r) for r in batch]
-        if cfg.route_rows == "stdout":
+        stdout, logs_wanted = cfg.route_rows == "stdout", cfg.route_rows == "otlp_logs"
+        spans: list[bytes] = []
+        rows: list[bytes] = []
+        logs: list[bytes] = []
+        sampled_records = 0
+        for i, record in enumerate(batch):
+            if i and i % YIELD_EVERY == 0 and len(self._queue) < self._batch_size:
+                # Blocking (not sleep(0)) hands the GIL to the event loop if it is waiting: without
+                # it a batch holds the loop for up to the 5 ms switch interval (a p99 spike). Not
+                # under a backlog: each yield then costs up to a switch interval of waiting for the
+                # GIL back, and the queue would overflow; the interpreter's switching shares the core.
+                time.sleep(YIELD_SECONDS)
+            trace_id = span_id = None
+            if self._otlp is not None:
+                trace_id, span_id, parent_id, keep = self._span_ids(record)
+                if keep:
+                    # The ids the request path chose (and sent upstream in each traceparent).
+                    attempts = record.list_columns()["attempt_log"]
+                    attempt_ids = [a.get("span_id") or new_span_id() for a in attempts]
+                    spans.extend(otlp.request_spans(record, trace_id, span_id, parent_id, attempt_ids, attempts))
+                    sampled_records += 1
+                else:
+                    trace_id = span_id = None  # an unsampled trace: its row links to nothing
+            if stdout:
+                rows.append(self._row_json(record))
+            elif logs_wanted:
+                logs.append(otlp.log_record(self._row_json(record).decode(), record, trace_id, span_id))
+        if spans:  # before the logs: a collector sees a row's span no later than the row
+            self._post("traces", "/v1/traces", otlp.trace_request(spans, SERVICE_NAME), sampled_records)
+        if stdout:
             try:
                 out = sys.stdout.buffer
                 out.write(b"".join(row + b"\n" for row in rows))
@@ -150,19 +167,26 @@ class TelemetryExporter:
                 self.counts[("stdout", "exported")] += len(rows)
             except (OSError, ValueError):
                 self.counts[("stdout", "failed")] += len(rows)
-        else:
-            records = [otlp.log_record(row.decode(), r, t, s) for row, r, (t, s) in zip(rows, batch, links)]
-            self._post("logs", "/v1/logs", otlp.logs_request(records, SERVICE_NAME), len(records))
+        elif logs:
+            self._post("logs", "/v1/logs", otlp.logs_request(logs, SERVICE_NAME), len(logs))
 
-    def _span_ids(self, record: RouteRecord) -> tuple[str, str, bool]:
-        parent = parse_traceparent(record.traceparent)
-        trace_id = parent.trace_id if parent is not None else new_trace_id()
+    def _span_ids(self, record: RouteRecord) -> tuple[str, str, str | None, bool]:
+        """(trace id, server span id, parent span id, sampled), as decided on the request path
+        (RouteRecord.trace); a record without a trace gets fresh ids."""
+        trace = record.trace
+        if trace is not None:
+            return trace.trace_id, trace.span_id, trace.parent_span_id, trace.sampled
+        trace_id = new_trace_id()
         ratio = self._otlp.sample_ratio if self._otlp is not None else 0.0
-        return trace_id, new_span_id(), sampled(trace_id, ratio)
+        return trace_id, new_span_id(), None, sampled(trace_id, ratio)
 
     def _row_json(self, record: RouteRecord) -> bytes:
         # `event` first: a log shipper tells rows from routecar's own JSON log lines by it.
         row = {"event": "route_row", **dict(zip(COLUMN_NAMES, to_row(record, self._record_prompts, self._redactor)))}
+        if record.trace is not None:
+            # The request's trace and SERVER span: a log pipeline links the row to its trace
+            # (e.g. a Loki derived field to Tempo); each attempt's span is in attempt_log.
+            row["trace_id"], row["span_id"] = record.trace.trace_id, record.trace.span_id
         return orjson.dumps(decode_row(row))
 
     def _post(self, signal: str, path: str, body: bytes, items: int) -> None:
@@ -177,8 +201,3 @@ class TelemetryExporter:
             # The URL only: headers may carry the collector's credentials.
             log.warning("telemetry: export of %d %s to %s failed: %s", items, signal, self._otlp.endpoint,
                         type(e).__name__ if not isinstance(e, urllib.error.HTTPError) else f"HTTP {e.code}")
-
-
-def _parent_span(record: RouteRecord) -> str | None:
-    parent = parse_traceparent(record.traceparent)
-    return parent.span_id if parent is not None else None
