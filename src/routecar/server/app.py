@@ -64,7 +64,7 @@ def build_data_server(rt: Runtime) -> Server:
 
 
 def _request_id_header(request: Request | None) -> dict[str, str]:
-    """Every answer carries x-routecar-request-id (SPEC §3), the ones the HTTP server makes
+    """Every answer carries x-routecar-request-id (docs/http-api.md), the ones the HTTP server makes
     itself (404, 405, refusals) too: the app's id when safe to echo, else a fresh one."""
     given = request.headers.get("x-routecar-request-id") if request is not None else None
     return {"x-routecar-request-id": request_id_of(given)}
@@ -261,11 +261,23 @@ def _file_identity(path: str) -> tuple[Any, ...] | None:
 
 
 def _keep_sockets(new: Config, old: Config) -> Config:
-    """Listeners cannot move without a restart: keep the bound ones, and say so."""
+    """What is built once at start cannot change on a reload: the listeners, the route-log
+    writer (its file, batching and retention) and the telemetry exporter. Keep the running
+    ones, say so, and let the config in effect (and /state) show what really runs."""
     if new.server.listen != old.server.listen or new.server.admin_listen != old.server.admin_listen:
         log.warning("server.listen / server.admin_listen changes need a restart; keeping the current sockets")
-        return replace(new, server=replace(new.server, listen=old.server.listen,
-                                           admin_listen=old.server.admin_listen))
+        new = replace(new, server=replace(new.server, listen=old.server.listen,
+                                          admin_listen=old.server.admin_listen))
+    # Prompts are captured per request from the live config, stored only if the writer was
+    # started with record_prompts: turning it off applies at once, turning it on at a restart.
+    kept_log = replace(old.route_log, record_prompts=old.route_log.record_prompts and new.route_log.record_prompts)
+    if new.route_log != kept_log:
+        log.warning("route_log changes (path, batching, retention, turning record_prompts on) need a restart; "
+                    "keeping the current writer")
+        new = replace(new, route_log=kept_log)
+    if new.telemetry != old.telemetry:
+        log.warning("telemetry changes need a restart; keeping the current exporter")
+        new = replace(new, telemetry=old.telemetry)
     return new
 
 
