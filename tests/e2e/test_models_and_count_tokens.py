@@ -48,6 +48,8 @@ async def test_models_retrieve_and_404(recorder, sidecar_factory):
     async with aiohttp.ClientSession() as http:
         async with http.get(sc.data_url + "/v1/models/org%2Fllama-3") as resp:
             assert resp.status == 200 and (await resp.json())["id"] == "org/llama-3"
+        async with http.get(sc.data_url + "/v1/models", headers={"x-routecar-request-id": "app-7"}) as resp:
+            assert resp.status == 200 and resp.headers["x-routecar-request-id"] == "app-7"
         async with http.post(sc.data_url + "/v1/models/gpt") as resp:
             assert resp.status == 405
 

@@ -1,4 +1,4 @@
-"""Data-plane endpoints (SPEC §3): thin adapters around one pipeline.
+"""Data-plane endpoints (docs/http-api.md): thin adapters around one pipeline.
 
     parse the protocol into the canonical request → the generation's pipeline (stages, plan,
     execute) → encode the answer in the protocol's shape → one route-log row
@@ -20,10 +20,11 @@ import orjson
 
 from ..errors import ApiError
 from ..http1.server import Request, Response, StreamResponse
-from ..router.cost import build_routing_request
+from ..router.cost import build_routing_request, requested_output_tokens
 from ..router.router import unknown_model
 from ..routelog.record import RouteRecord
 from ..stages.exchange import Exchange
+from ..telemetry.traceparent import start_trace
 from . import answers
 from .entries import CHAT, EMBEDDINGS, MESSAGES, RESPONSES, Entry, answer_model
 from .errors import JSON, error_response
@@ -40,7 +41,10 @@ async def _serve(request: Request, entry: Entry) -> Response | StreamResponse:
     gen = rt.generation  # this request's config, to the end, whatever reloads happen meanwhile
     given_id = request.headers.get("x-routecar-request-id")
     record = RouteRecord(time.time(), request_id_of(given_id) if given_id else new_request_id(), entry.endpoint,
-                         config_hash=gen.config.hash, traceparent=request.headers.get("traceparent"))
+                         config_hash=gen.config.hash)
+    if rt.trace_ratio is not None:  # spans are exported: this request's trace is decided now
+        record.trace = start_trace(request.headers.get("traceparent"), request.headers.get("tracestate"),
+                                   rt.trace_ratio)
     ex = Exchange(record, time.perf_counter(), request.headers)
     rt.request_started()
     try:
@@ -83,6 +87,8 @@ def _parse(request: Request, entry: Entry, gen: Generation, ex: Exchange, draini
     record_inputs(record, ex.routing)
     if cfg.route_log.record_prompts:
         record.prompt = body.get("messages") or body.get("input")
+    if record.trace is not None:  # the request span's gen_ai.request.max_tokens
+        record.max_tokens = requested_output_tokens(body)
 
 
 async def _answer(request: Request, entry: Entry, gen: Generation, ex: Exchange,
@@ -154,7 +160,8 @@ async def list_models(request: Request) -> Response:
     cfg = request.app[RUNTIME].generation.config
     data = [_model_object(slug, "routecar") for slug in cfg.models]
     data += [_model_object(name, "routecar-route") for name in cfg.routes]
-    return Response(200, orjson.dumps({"object": "list", "data": data}), content_type=JSON)
+    headers = {"x-routecar-request-id": request_id_of(request.headers.get("x-routecar-request-id"))}
+    return Response(200, orjson.dumps({"object": "list", "data": data}), headers, content_type=JSON)
 
 
 async def retrieve_model(request: Request) -> Response:

@@ -39,6 +39,7 @@ from ..routelog.writer import RouteLogWriter
 from ..stages.build import build_pipeline
 from ..stages.exchange import Exchange
 from ..stages.pipeline import Pipeline
+from .credentials import CredentialChange, ProviderCredentials
 from .open_streams import OpenStreams
 from .pools import PoolChange, ProviderPools
 from .routing_state import RoutingState
@@ -66,7 +67,7 @@ class Generation:
 
 
 def _telemetry_for(config: Config, redactor: Redactor) -> Any:
-    """The exporter when telemetry is configured; opentelemetry's modules load only then."""
+    """The exporter when telemetry is configured; its modules load only then."""
     if not config.telemetry.enabled:
         return None
     from ..telemetry.exporter import TelemetryExporter
@@ -105,7 +106,15 @@ class Runtime:
         # Spans and exported route rows, built off the request path; None (nothing imported)
         # without a `telemetry` section. Set at start: a reload does not change it.
         self.telemetry = _telemetry_for(config, self.redactor)
+        # With spans exported, every request's trace is decided on arrival with this share
+        # sampled, and upstream requests carry its traceparent; None: no trace, no header.
+        otlp = config.telemetry.otlp
+        self.trace_ratio: float | None = otlp.sample_ratio if otlp is not None else None
         self.pools = ProviderPools()
+        # Cloud providers' credentials (bedrock, vertex), refreshed in the background; like the
+        # pools they outlive reloads that leave them unchanged. Started by start().
+        self.credentials = ProviderCredentials()
+        self._credential_change: CredentialChange | None = None  # set by _build, used on commit
         self.adapters: dict[str, Adapter] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self.routing_state = RoutingState(config)
@@ -113,6 +122,7 @@ class Runtime:
         self.shared = self._shared_for(config)
         self.generation, change = self._build(config, 0, None)
         self.pools.commit(change)
+        self._initial_credentials = self._commit_credentials()
         self.draining = False
         self.streams = OpenStreams()  # answers streaming now, for the drain
         self.in_flight = 0
@@ -133,8 +143,8 @@ class Runtime:
     def _build(self, config: Config, number: int, previous: Generation | None) -> tuple[Generation, PoolChange]:
         """Everything a config needs, built aside: the serving generation is not touched."""
         for provider in config.providers.values():
-            if provider.api_key:
-                self.redactor.register(provider.api_key)  # defence in depth: scrubbed from any text we write
+            for secret in provider.secrets():
+                self.redactor.register(secret)  # defence in depth: scrubbed from any text we write
         if config.shared_state is not None:
             for secret in config.shared_state.redis.secrets():
                 self.redactor.register(secret)
@@ -142,10 +152,12 @@ class Runtime:
         types = {p.type for p in config.providers.values()}
         self.adapters.update(load_adapters(types - set(self.adapters)))
         change = self.pools.prepare(config)
+        creds = self._credential_change = self.credentials.prepare(config)  # no I/O: nothing started
         try:
             router = Router(config, self.health, rng=self._pick, canary=self.routing_state.canary)
             dispatcher = Dispatcher(
-                config, self.health, UpstreamCaller(config, change.mapping(), dict(self.adapters), self.deadlines),
+                config, self.health, UpstreamCaller(config, change.mapping(), dict(self.adapters), self.deadlines,
+                                                     creds.mapping),
                 clock=self.clock, sleep=self._sleep, rng=self._pick, redact=self.redactor.text,
                 on_queue_wait=self.metrics.queue_wait, on_budget_exhausted=self.metrics.retry_budget_exhausted,
                 limits=shared.limits if shared is not None else None,
@@ -157,6 +169,18 @@ class Runtime:
             raise
         return Generation(config, router, dispatcher, pipeline, number), change
 
+    def _commit_credentials(self) -> list[Any]:
+        """Put the credentials the last _build prepared in use; close the retired ones and
+        return the new ones, for the caller to start."""
+        change = self._credential_change
+        self._credential_change = None
+        if change is None:
+            return []
+        self.credentials.commit(change)
+        for creds in change.retired:
+            self._later(creds.close())
+        return change.created
+
     @staticmethod
     def _shared_for(config: Config) -> Any:
         if config.shared_state is None:
@@ -166,6 +190,9 @@ class Runtime:
         return SharedState(config.shared_state)
 
     async def start(self) -> None:
+        # Each waits a bounded time for its first fetch, so the first requests are signed.
+        initial, self._initial_credentials = self._initial_credentials, []
+        await asyncio.gather(*(creds.start() for creds in initial))
         await self.writer.start()
         if self.telemetry is not None:
             self.telemetry.start()
@@ -201,6 +228,8 @@ class Runtime:
             if self.shared is not None:
                 self._later(self.shared.start())
         self.pools.commit(change)
+        for creds in self._commit_credentials():
+            self._later(creds.start())  # until the first fetch, its attempts fail over
         self.generation = new
         self._follow_health_checks(config)
         self._watch_budgets(config)
@@ -268,7 +297,8 @@ class Runtime:
         adapter = self.adapters.get(provider.type) if provider is not None else None
         if provider is None or pool is None or adapter is None:
             return ProbeResult(False, "provider not in the live config")
-        return await probe_provider(pool, adapter, provider, self.health_checks.timeout, self.deadlines)
+        return await probe_provider(pool, adapter, provider, self.health_checks.timeout, self.deadlines,
+                                    self.credentials.get(name))
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -368,6 +398,7 @@ class Runtime:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.pools.close()
+        await self.credentials.close()
         await self.routing_state.close()
         if self.shared is not None:
             await self.shared.close()  # queued reconciliations get their last bounded send
