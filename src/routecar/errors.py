@@ -1,6 +1,6 @@
 """`ApiError`: an answer routecar gives instead of an upstream's, raised before or around
 dispatch (bad input, unknown model, over budget, draining) and turned into the entry point's
-error shape by the server (SPEC §3). It lives here, below every package that raises it.
+error shape by the server (docs/http-api.md). It lives here, below every package that raises it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""SPEC §5 end to end: one explainable row per request of every kind, with the right fields."""
+"""The route log (docs/route-log.md) end to end: one explainable row per request of every kind,
+with the right fields."""
 
 from __future__ import annotations
 

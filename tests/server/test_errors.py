@@ -1,4 +1,4 @@
-"""Every row of SPEC §3's error table, through the sidecar, with real fake upstreams."""
+"""Every row of the error table (docs/http-api.md), through the sidecar, with real fake upstreams."""
 
 from __future__ import annotations
 

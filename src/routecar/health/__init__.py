@@ -1,4 +1,4 @@
-"""Per-deployment health, in memory (SPEC §6, §7): breakers, cooldowns, rate-limit
+"""Per-deployment health, in memory (docs/failure-semantics.md): breakers, cooldowns, rate-limit
 headroom, latency windows and the retry budget. No I/O, no awaits, injectable clocks."""
 
 from .breaker import CircuitBreaker

@@ -1,4 +1,4 @@
-"""Circuit breaker per deployment (SPEC §7): closed, open, half-open.
+"""Circuit breaker per deployment (docs/failure-semantics.md): closed, open, half-open.
 
 Trips on a failure *rate* over a rolling window once the window holds enough requests to
 judge (so one early failure never opens a quiet deployment), or on a run of consecutive

@@ -1,4 +1,4 @@
-"""Cooldown after a 429 (SPEC §7): the deployment rests until the provider's reset.
+"""Cooldown after a 429 (docs/failure-semantics.md): the deployment rests until the provider's reset.
 
 The deadline comes from `Retry-After`/`retry-after-ms`, else from the reset of the limit
 that is exhausted, else from a default that doubles with each consecutive 429 (the provider

@@ -1,4 +1,5 @@
-"""The health of every deployment in the config, in one place (SPEC §6).
+"""The health of every deployment in the config, in one place (docs/failure-semantics.md;
+`GET /state` in docs/http-api.md).
 
 The dispatcher asks `admit` before each attempt and reports `on_start` / `on_finish`; the
 router reads `view` and `effective_weight`; `GET /state` and metrics read `snapshot` and

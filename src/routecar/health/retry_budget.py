@@ -1,4 +1,4 @@
-"""Retry budget (Envoy-style, SPEC §7): retries may add only a share of live traffic.
+"""Retry budget (Envoy-style, docs/failure-semantics.md): retries may add only a share of live traffic.
 
 Over the last 10 seconds, retries (and failovers) are allowed while they stay within
 `ratio` x requests, with a floor of `min_per_second` x 10 so a quiet sidecar can still retry.

@@ -76,7 +76,8 @@ class RouteLogCollector(Collector):
             GaugeMetricFamily("routecar_route_log_queue_depth",
                               "Rows waiting in the route-log queue.", value=depth),
             CounterMetricFamily("routecar_route_log_dropped",
-                                "Rows dropped because the route-log queue was full.", value=dropped),
+                                "Rows dropped: the route-log queue was full, or a batch failed to write "
+                                "after its retries.", value=dropped),
             CounterMetricFamily("routecar_route_log_written",
                                 "Rows written to the route-log SQLite file.", value=written),
         )

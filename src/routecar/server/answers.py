@@ -3,8 +3,8 @@ answer replayed as a stream (a cascade's checked answer, a cache hit).
 
 Streams are written event by event, the moment each is decoded (no coalescing). After the
 first byte there is no failover: a stream that breaks ends with an explicit error event in the
-entry point's protocol and the row says `stream_broken` (SPEC §7), never a silent clean end;
-the same when routecar itself ends a stream because a drain ran out of time.
+entry point's protocol and the row says `stream_broken` (docs/failure-semantics.md), never a
+silent clean end; the same when routecar itself ends a stream because a drain ran out of time.
 """
 
 from __future__ import annotations

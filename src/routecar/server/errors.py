@@ -1,4 +1,4 @@
-"""Error answers in the entry point's own shape; never a traceback (SPEC §3)."""
+"""Error answers in the entry point's own shape; never a traceback (docs/http-api.md)."""
 
 from __future__ import annotations
 
