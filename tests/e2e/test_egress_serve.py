@@ -186,7 +186,8 @@ async def test_a_refusing_proxy_fails_over_and_never_shows_its_credentials(
             assert status == 200 and headers["x-routecar-provider"] == "good", answer
             assert headers["x-routecar-attempts"] == "3"
             status, _, answer = await _chat(http, sidecar, "auth")  # nothing to fail over to
-            assert status >= 500 and "(connect)" in answer["error"]["message"]
+            assert status >= 500 and "(connect: proxy " in answer["error"]["message"]
+            assert "answered 407 to CONNECT" in answer["error"]["message"]  # the app sees why
             message = answer["error"]["message"]
             async with http.get(sidecar.admin_url + "/state") as resp:
                 state = await resp.text()
@@ -197,6 +198,9 @@ async def test_a_refusing_proxy_fails_over_and_never_shows_its_credentials(
         rows = await _rows(tmp_path / "routes.db", 2)
         assert [a["provider"] for a in rows[0]["attempt_log"]] == ["auth", "gateway", "good"]
         assert [a["error"] for a in rows[0]["attempt_log"]] == ["connect", "connect", None]
+        auth, gateway = rows[0]["attempt_log"][:2]
+        assert "answered 407 to CONNECT" in auth["detail"] and "answered 502 to CONNECT" in gateway["detail"]
+        assert "detail" not in rows[0]["attempt_log"][2]
         for text in ("\n".join(sidecar.lines), state, repr(rows), message):
             assert SECRET not in text and "alice:" not in text
     finally:

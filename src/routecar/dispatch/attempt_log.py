@@ -94,7 +94,8 @@ class AttemptLog:
 
     def summary(self) -> str:
         parts = [f"{a.provider} {a.model}: " + (f"HTTP {a.status}" if a.status else "no answer")
-                 + (f" ({a.error})" if a.error else "") for a in self.attempts]
+                 + (f" ({a.error}" + (f": {a.detail})" if a.detail else ")") if a.error else "")
+                 for a in self.attempts]
         skipped = [f"{s['deployment']}: {s['why']}" for s in self.skipped]
         text = ("Attempts: " + "; ".join(parts) + ".") if parts else "No attempt was made."
         if skipped:

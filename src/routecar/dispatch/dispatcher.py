@@ -29,7 +29,8 @@ from .caller import Caller
 from ..shared.limits import SharedLimits  # no redis import: see shared/
 from ..shared.results import Allowed, Limited
 from .outcome import Outcome
-from .values import AttemptFailure, AttemptRecord, DispatchError, DispatchRequest, UnaryAnswer, fails_over
+from .values import (MAX_DETAIL, AttemptFailure, AttemptRecord, DispatchError, DispatchRequest, UnaryAnswer,
+                     fails_over)
 from .stream import LiveStream
 from .hedge import LOST, hedge_config, hedge_delay, loser_cost, mark_lost, race, winner_last
 
@@ -222,7 +223,7 @@ class Dispatcher:
         elapsed = self.clock() - started
         if isinstance(result, AttemptFailure):
             log.add(AttemptRecord(dep.provider, dep.model, cand.slug, result.status, result.error_class,
-                                  elapsed * 1000, hedge=hedge, span_id=span_id))
+                                  elapsed * 1000, hedge=hedge, span_id=span_id, detail=self._detail(result)))
             self.health.on_finish(dep_id, AttemptResult(result.health_kind, status=result.status, latency=elapsed,
                                                         headers=result.headers, est_tokens=est, probe=probe))
             return result
@@ -240,6 +241,13 @@ class Dispatcher:
                                                     headers=answer.headers, tokens=_total_tokens(answer.body),
                                                     est_tokens=est, probe=probe))
         return Answered(cand, answer=answer)
+
+    def _detail(self, failure: AttemptFailure) -> str | None:
+        """What the row and the app's error say of a failure with no HTTP answer (an HTTP
+        error speaks for itself through its status and message)."""
+        if failure.status is not None or not failure.detail:
+            return None
+        return self._redact(failure.detail)[:MAX_DETAIL]
 
     # -- hedged first tokens (dispatch/hedge.py) ---------------------------------------------
 

@@ -70,6 +70,10 @@ class AttemptFailure:
         return self.kind.replace("_", " ") + (f": {self.detail}" if self.detail else "")
 
 
+# An attempt's detail is a hint for an SRE, not a body: a few words are enough.
+MAX_DETAIL = 200
+
+
 def _has_retry_after(headers: Mapping[str, str]) -> bool:
     return "retry-after" in headers or "Retry-After" in headers or "retry-after-ms" in headers
 
@@ -107,6 +111,9 @@ class AttemptRecord(NamedTuple):
     # The attempt's CLIENT span, whose traceparent the upstream request carried (only when
     # telemetry.otlp is configured); in the attempt_log JSON so a row names its spans.
     span_id: str | None = None
+    # Why an attempt with no HTTP answer failed, in a few words ("connect timeout", "proxy
+    # 10.0.0.5:3128 answered 407 to CONNECT api.openai.com:443"); redacted, capped.
+    detail: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = {
@@ -128,6 +135,8 @@ class AttemptRecord(NamedTuple):
             out["cost_estimated"] = self.cost_estimated
         if self.span_id is not None:
             out["span_id"] = self.span_id
+        if self.detail:
+            out["detail"] = self.detail
         return out
 
 

@@ -108,11 +108,12 @@ ATTEMPT_DOCS: Mapping[str, str] = {
     "cost_usd": "Lost attempts only: their cost, billed to the request.",
     "cost_estimated": "Lost attempts only: true when that cost is the prompt estimate, not upstream usage.",
     "span_id": "Present when `telemetry.otlp` is set: the attempt's CLIENT span id (its traceparent went upstream).",
+    "detail": "Failed attempts with no HTTP answer: why, in a few words (`connect timeout`, a proxy's refusal), redacted, at most 200 characters.",
 }
 # Keys written only when they apply (AttemptRecord.as_dict).
-_OPTIONAL_ATTEMPT_KEYS = frozenset({"check", "hedge", "lost", "cost_usd", "cost_estimated", "span_id"})
+_OPTIONAL_ATTEMPT_KEYS = frozenset({"check", "hedge", "lost", "cost_usd", "cost_estimated", "span_id", "detail"})
 # Values that make `as_dict` write every optional key.
-_ATTEMPT_SAMPLE = {"check": "passed", "hedge": True, "lost": True, "cost_usd": 0.0, "span_id": "0"}
+_ATTEMPT_SAMPLE = {"check": "passed", "hedge": True, "lost": True, "cost_usd": 0.0, "span_id": "0", "detail": "connect timeout"}
 
 MIGRATION_DOCS: Mapping[int, str] = {
     1: "Creates the table with its first columns; indexes on `ts`, `request_id`, `chosen_model`, `provider`, `route`.",
