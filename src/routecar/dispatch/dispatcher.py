@@ -68,6 +68,11 @@ class Dispatcher:
         # Fleet-wide rpm/tpm of providers that set limits (shared_state); None: per pod only.
         self.limits = limits
         self._waiting = 0
+        # Whether any hedge is configured at all: without one (the default) the failover loop
+        # never looks a hedge up.
+        self._hedges = config.resilience.hedge is not None or any(
+            m.hedge is not None for m in config.models.values()) or any(
+            r.hedge is not None for r in config.routes.values())
 
     # -- public ---------------------------------------------------------------------------
 
@@ -98,7 +103,7 @@ class Dispatcher:
         min_window: int | None = None  # after a context-length error, only larger windows
         waited = False
         unsupported: UnsupportedParam | None = None
-        hedging = route is not None or new_request  # a cascade's steps are not hedged
+        hedging = self._hedges and (route is not None or new_request)  # a cascade's steps are not hedged
         raced: set[str] = set()  # deployments a hedge already tried
         while True:
             progress = False

@@ -50,6 +50,7 @@ _KNOWN_NAMES = frozenset((
     "Content-Type", "Cache-Control", "X-Accel-Buffering", "Retry-After", "Allow", "x-routecar-request-id",
     "x-routecar-route", "x-routecar-model", "x-routecar-provider", "x-routecar-attempts", "x-routecar-overhead-ms",
     "x-routecar-cost-usd", "x-routecar-cache", "x-routecar-dropped-params", "x-routecar-estimated",
+    "x-routecar-upstream-model", "x-routecar-token-count",
 ))
 
 

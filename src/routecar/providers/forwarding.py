@@ -14,11 +14,10 @@ from ..config.providers_section import never_forwarded
 
 def forward_app_headers(wire: dict[str, str], names: tuple[str, ...], app: Mapping[str, str]) -> None:
     """Copy the app's headers named in `names` (lower case) into the wire request's headers.
-    The provider's own headers (its key, its `headers`) win over an app header of the same name."""
-    present = {k.lower() for k in wire}
+    The provider's own headers (its key, its `headers`) win over an app header of the same name.
+    Most requests carry none of the names: one lookup each, and nothing else, is all they pay."""
     for name in names:
-        if name in present or never_forwarded(name):
-            continue
         value = app.get(name)
-        if value is not None:
-            wire[name] = value
+        if value is None or never_forwarded(name) or any(k.lower() == name for k in wire):
+            continue
+        wire[name] = value
