@@ -239,7 +239,9 @@ class _Connection(asyncio.Protocol):
 
     async def _run(self, request: Request) -> None:
         server = self.server
-        methods = server.methods_for(request.path)
+        methods = server.routes.get(request.path)
+        if methods is None and server.prefixes:
+            methods = server.methods_for(request.path)
         try:
             if methods is None:
                 answer: Any = Response(404, error_json(404, f"Unknown endpoint {request.method} {request.path}.",

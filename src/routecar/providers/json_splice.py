@@ -36,10 +36,13 @@ def _early(key: str) -> re.Pattern[bytes]:
     return pattern
 
 
+_MODEL_EARLY = _early("model")  # every caller's key
+
+
 def set_string_member(raw: bytes, key: str, value: str) -> bytes | None:
     """`raw` (a JSON object) with its top-level `key` set to the string `value`; None when the
     object has no such member holding a string (the caller re-serializes instead)."""
-    early = _early(key).match(raw)
+    early = (_MODEL_EARLY if key == "model" else _early(key)).match(raw)
     if early is not None:
         new = orjson.dumps(value)
         if early.group(1) == new:

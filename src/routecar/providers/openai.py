@@ -74,8 +74,9 @@ class OpenAIAdapter:
         responses = call.body.get("_responses_raw")
         if responses is not None and self.responses_passthrough:
             return _responses_request(call, responses.raw)
-        up.check_openai_only(call.body, self.type)  # what only OpenAI's stored state can serve
-        up.check_anthropic_only(call.body, call.provider, self.type, notes)
+        if not up.FOREIGN_KEYS.isdisjoint(call.body):  # came in on /v1/messages or /v1/responses
+            up.check_openai_only(call.body, self.type)  # what only OpenAI's stored state can serve
+            up.check_anthropic_only(call.body, call.provider, self.type, notes)
         out = _public(call.body, call.upstream_model)
         if call.stream:
             options = dict(out.get("stream_options") or {})

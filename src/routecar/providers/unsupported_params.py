@@ -87,6 +87,11 @@ ANTHROPIC_INERT: dict[str, Inert] = {
 }
 
 
+# The private keys the other entry points leave on a canonical body for these checks: a body
+# without any of them (a plain chat request) needs neither.
+FOREIGN_KEYS = frozenset({"_anthropic_untranslatable", "_anthropic_extra", "_openai_only"})
+
+
 def check_anthropic_only(body: dict[str, Any], provider: ProviderConfig, provider_type: str,
                          notes: Translation) -> None:
     """For a request that came in on `/v1/messages` and goes to another protocol: refuse (or,
