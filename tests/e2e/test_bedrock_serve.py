@@ -6,6 +6,7 @@ event-stream frames. Credentials come from the process's AWS_* environment (boto
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator
@@ -16,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.cloud_env import clean_env
+from tests.helpers import read_rows
 from tests.lifecycle.conftest import SidecarProcess
 from tests.providers.eventstream_frames import CONVERSE_STREAM
 from tests.providers.sigv4_check import check_sigv4
@@ -46,12 +48,17 @@ class Seen:
 class ConverseServer:
     url: str = ""
     seen: list[Seen] = field(default_factory=list)
+    over_quota: set[str] = field(default_factory=set)  # encoded model ids refused as Bedrock does
 
     def app(self) -> web.Application:
         async def handle(request: web.Request) -> web.StreamResponse:
             body = await request.read()
             self.seen.append(Seen(request.method, self.url + request.raw_path,
                                   {k.lower(): v for k, v in request.headers.items()}, body))
+            if any(f"/model/{model}/" in request.raw_path for model in self.over_quota):
+                return web.json_response(
+                    {"message": "Your request exceeded the service quota for your account."}, status=400,
+                    headers={"X-Amzn-ErrorType": "ServiceQuotaExceededException:http://internal.amazon.com/coral/"})
             if request.raw_path.endswith("/converse"):
                 return web.json_response(CONVERSE)
             if request.raw_path.endswith("/converse-stream"):
@@ -148,5 +155,37 @@ async def test_without_aws_credentials_attempts_fail_over_with_a_clear_class(con
         assert err.value.status_code == 502
         assert "(no_credentials: " in str(err.value.body)
         assert converse_server.seen == []  # nothing unsigned ever left
+    finally:
+        await sidecar.kill()
+
+
+async def test_a_quota_refusal_sent_as_400_fails_over_to_the_next_deployment(converse_server: ConverseServer,
+                                                                           tmp_path: Path) -> None:
+    other, other_encoded = "us.anthropic.claude-3-5-haiku-20241022-v1:0", "us.anthropic.claude-3-5-haiku-20241022-v1%3A0"
+    converse_server.over_quota.add(ENCODED)
+    db = tmp_path / "routes.db"
+    cfg = tmp_path / "sidecar.yaml"
+    cfg.write_text(config(converse_server, db).replace(
+        "models:\n", "models:\n  haiku-us: {deployments: [{provider: br, model: '" + other + "'}]}\n")
+        + "routes:\n  chat: {strategy: ordered, candidates: [haiku, haiku-us]}\n")
+    sidecar = SidecarProcess(cfg, env=clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET))
+    try:
+        await sidecar.start()
+        async with openai.AsyncOpenAI(base_url=sidecar.data_url + "/v1", api_key="x", max_retries=0) as oai:
+            answer = await oai.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hello"}])
+            assert answer.choices[0].message.content == "Bonjour."
+            assert [s.url.split("/model/")[1] for s in converse_server.seen] == \
+                [f"{ENCODED}/converse", f"{other_encoded}/converse"]
+            # Every deployment over quota: the app is told it is rate limited, not that Bedrock broke.
+            converse_server.over_quota.add(other_encoded)
+            with pytest.raises(openai.RateLimitError) as err:
+                await oai.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hello"}])
+            assert "HTTP 400 (http_429)" in err.value.message
+        sidecar.send(signal.SIGTERM)
+        assert await sidecar.wait() == 0, sidecar.output()
+        first = read_rows(str(db))[0]
+        assert (first["outcome"], first["provider"], first["upstream_model"]) == ("ok", "br", other)
+        refused = first["attempt_log"][0]
+        assert (refused["status"], refused["error"]) == (400, "http_429")
     finally:
         await sidecar.kill()

@@ -6,8 +6,10 @@ from typing import Any
 
 import orjson
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from routecar.config.model import ProviderConfig
+from routecar.config.model import ProviderConfig, RetryConfig
+from routecar.dispatch.values import AttemptFailure, fails_over
 from routecar.providers import bedrock
 from routecar.providers.base import ChatCall, StreamFramingError, Translation, UnsupportedParam, UpstreamStreamError
 from routecar.providers.eventstream import EventStreamFramer
@@ -213,6 +215,45 @@ def test_errors(status: int, body: bytes, err_type: str, context: bool) -> None:
     err = ADAPTER.parse_error(status, body)
     assert (err.type, err.context_length) == (err_type, context)
     assert err.message
+
+
+@pytest.mark.parametrize("status,error_type,body,exception,err_type,counts_as", [
+    # A quota refusal comes as 400 but is the account's rate: handled as a 429.
+    (400, "ServiceQuotaExceededException:http://internal.amazon.com/coral/com.amazon.bedrock/",
+     b'{"message":"Your request exceeded the service quota for your account."}',
+     "ServiceQuotaExceededException", "rate_limit_error", 429),
+    (429, "ThrottlingException", b'{"message":"Too many requests"}', "ThrottlingException", "rate_limit_error", None),
+    (408, "ModelTimeoutException", b'{"message":"Model has timed out"}', "ModelTimeoutException", "timeout_error", 504),
+    (424, "ModelErrorException", b'{"message":"The model failed"}', "ModelErrorException", "api_error", 502),
+    (400, "ValidationException", b'{"message":"Malformed input request"}', "ValidationException",
+     "invalid_request_error", None),
+    # No header (a proxy dropped it): the body's `__type` names the exception.
+    (400, None, b'{"__type":"com.amazon.coral.service#ServiceQuotaExceededException","message":"quota"}',
+     "ServiceQuotaExceededException", "rate_limit_error", 429),
+    # A header that is not a plain exception name is ignored; the status decides.
+    (400, "<script>alert(1)</script>", b'{"message":"Malformed input request"}', None, "invalid_request_error", None),
+])
+def test_the_exception_name_decides_how_an_error_is_handled(status: int, error_type: str | None, body: bytes,
+                                                            exception: str | None, err_type: str,
+                                                            counts_as: int | None) -> None:
+    headers = CIMultiDictProxy(CIMultiDict({"X-Amzn-ErrorType": error_type} if error_type else {}))
+    err = ADAPTER.parse_error(status, body, headers)
+    assert (err.code, err.type, err.counts_as) == (exception, err_type, counts_as)
+    assert err.message.startswith(f"{exception}: ") if exception else "<script>" not in err.message
+    assert not err.context_length
+
+
+def test_a_quota_refusal_fails_over_as_a_rate_limit_and_the_row_keeps_its_status() -> None:
+    headers = CIMultiDictProxy(CIMultiDict({"x-amzn-errortype": "ServiceQuotaExceededException"}))
+    err = ADAPTER.parse_error(400, b'{"message":"quota"}', headers)
+    failure = AttemptFailure("http", status=400, error=err, headers=headers)
+    assert fails_over(failure, RetryConfig().retry_on)
+    assert (failure.status, failure.error_class, failure.health_kind, failure.retry_class) == \
+        (400, "http_429", "rate_limited", "429")
+    # A plain 400 stays the request's fault: no failover, health untouched.
+    plain = AttemptFailure("http", status=400, error=ADAPTER.parse_error(400, b'{"message":"Malformed input"}'))
+    assert not fails_over(plain, RetryConfig().retry_on)
+    assert (plain.error_class, plain.health_kind) == ("http_400", "neutral")
 
 
 def test_health_request_is_a_signed_able_get_on_the_runtime_host() -> None:

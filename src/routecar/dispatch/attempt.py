@@ -63,7 +63,7 @@ async def _http_failure(resp: Response, adapter: Adapter) -> AttemptFailure:
         payload = await resp.read(limit=_MAX_ERROR_BODY)
     except HttpClientError:  # cut, too large, or out of time: the status says enough
         payload = b""
-    return AttemptFailure("http", status=resp.status, error=adapter.parse_error(resp.status, payload),
+    return AttemptFailure("http", status=resp.status, error=adapter.parse_error(resp.status, payload, resp.headers),
                           headers=resp.headers)
 
 

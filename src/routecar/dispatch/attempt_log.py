@@ -77,16 +77,16 @@ class AttemptLog:
     def skip_reasons(self) -> set[str]:
         return {s["why"] for s in self.skipped}
 
-    def statuses(self) -> set[int | None]:
-        return {a.status for a in self.attempts}
+    def all_rate_limited(self) -> bool:
+        """Every attempt met a rate limit (a 429, or an error that means one: error http_429)."""
+        return bool(self.attempts) and all(a.error == "http_429" for a in self.attempts)
 
     def all_timed_out(self) -> bool:
         return all(a.error and a.error.endswith("timeout") for a in self.attempts)
 
     def only_rate_limited(self, waitable: frozenset[str]) -> bool:
         """Every attempt so far met a 429 and every skip was a rate limit: waiting can help."""
-        return bool(self.attempts) and all(a.status == 429 for a in self.attempts) and \
-            all(s["why"] in waitable for s in self.skipped)
+        return self.all_rate_limited() and all(s["why"] in waitable for s in self.skipped)
 
     def soonest_retry_at(self) -> float | None:
         times = [s["retry_at"] for s in self.skipped if s.get("retry_at")]

@@ -229,7 +229,7 @@ class Dispatcher:
         if isinstance(result, AttemptFailure):
             log.add(AttemptRecord(dep.provider, dep.model, cand.slug, result.status, result.error_class,
                                   elapsed * 1000, hedge=hedge, span_id=span_id, detail=self._detail(result)))
-            self.health.on_finish(dep_id, AttemptResult(result.health_kind, status=result.status, latency=elapsed,
+            self.health.on_finish(dep_id, AttemptResult(result.health_kind, status=result.handled_status, latency=elapsed,
                                                         headers=result.headers, est_tokens=est, probe=probe))
             return result
         if isinstance(result, OpenedStream):
@@ -406,7 +406,7 @@ class Dispatcher:
         retry_after = max(1.0, retry_at - self.clock()) if retry_at is not None else None
         summary = log.summary()
         if log.count:
-            if log.statuses() == {429}:
+            if log.all_rate_limited():
                 ra = retry_after or _retry_after_from(last) or 1.0
                 return DispatchError(429, "rate_limited", "Every candidate is rate limited. " + summary,
                                      "rate_limited", ra, "rate_limit_error")

@@ -27,35 +27,45 @@ class AttemptFailure:
     detail: str = ""
 
     @property
+    def handled_status(self) -> int | None:
+        """The status failover, health and the error class go by: the upstream's, unless its
+        error says it means another (see UpstreamError.counts_as)."""
+        error = self.error
+        return error.counts_as if error is not None and error.counts_as is not None else self.status
+
+    @property
     def retry_class(self) -> str:
         """The name `retry_on` uses for this failure."""
         if self.kind in ("connect", "no_credentials"):  # nothing was sent: as safe to retry
             return "connect"
         if self.kind.endswith("timeout"):
             return "timeout"
-        if self.kind == "http" and self.status is not None:
-            if self.status == 429:
+        status = self.handled_status
+        if self.kind == "http" and status is not None:
+            if status == 429:
                 return "429"
-            if self.status >= 500:
+            if status >= 500:
                 return "5xx"
-            return str(self.status)
+            return str(status)
         return "5xx"  # malformed bodies and broken streams count as server faults
 
     @property
     def error_class(self) -> str:
         """The `error` field of the attempt in the route log."""
-        if self.kind == "http" and self.status is not None:
-            return "http_429" if self.status == 429 else ("http_5xx" if self.status >= 500 else f"http_{self.status}")
+        status = self.handled_status
+        if self.kind == "http" and status is not None:
+            return "http_429" if status == 429 else ("http_5xx" if status >= 500 else f"http_{status}")
         return self.kind
 
     @property
     def health_kind(self) -> str:
-        if self.kind == "http" and self.status is not None:
-            if self.status == 429:
+        status = self.handled_status
+        if self.kind == "http" and status is not None:
+            if status == 429:
                 return "rate_limited"
-            if self.status == 529 or (self.status == 503 and self.headers and _has_retry_after(self.headers)):
+            if status == 529 or (status == 503 and self.headers and _has_retry_after(self.headers)):
                 return "overloaded"
-            if self.status < 500:
+            if status < 500:
                 return "neutral"  # the request's fault, not the deployment's
         return "failure"
 
@@ -82,8 +92,8 @@ def fails_over(failure: AttemptFailure, retry_on: frozenset[int | str]) -> bool:
     """Whether another candidate should get the request after this failure."""
     if failure.context_length:
         return True  # moves to a candidate with a larger window
-    status = failure.status
-    if status is not None and status in retry_on:
+    status = failure.handled_status
+    if status is not None and (status in retry_on or failure.status in retry_on):
         return True
     if failure.kind == "http" and status in NON_RETRYABLE:
         return False

@@ -6,7 +6,7 @@ module is the adapter the dispatcher calls plus whole-response and error transla
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
@@ -84,7 +84,7 @@ class AnthropicAdapter:
             raise ValueError("count_tokens answer has no integer 'input_tokens'")
         return data
 
-    def parse_error(self, status: int, payload: bytes) -> UpstreamError:
+    def parse_error(self, status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
         return parse_error(status, payload)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:

@@ -10,7 +10,7 @@ network. Adding a protocol touches only this folder.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, Callable, Mapping, NamedTuple, Protocol
 
 from ..config.model import ProviderConfig
 
@@ -100,6 +100,10 @@ class UpstreamError:
     type: str = "upstream_error"
     code: str | None = None
     context_length: bool = False  # the prompt did not fit: move to a larger window
+    # The status the failure is handled as when the provider's status misleads: Bedrock answers
+    # a quota refusal (ServiceQuotaExceededException) with 400, which is a 429 for failover,
+    # health and the route log's error class (the row keeps the status that came).
+    counts_as: int | None = None
 
 
 @dataclass(slots=True)
@@ -174,7 +178,9 @@ class Adapter(Protocol):
     ) -> dict[str, Any]:
         """`request_body` lets protocols that report no usage (Gemini) estimate it."""
 
-    def parse_error(self, status: int, payload: bytes) -> UpstreamError: ...
+    def parse_error(self, status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
+        """An error answer in canonical terms; `headers` for protocols that name the error
+        there (Bedrock's x-amzn-ErrorType)."""
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
         """A cheap authenticated GET (the provider's models list) for active health checks of

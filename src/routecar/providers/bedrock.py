@@ -10,7 +10,7 @@ requests name their framer (providers/eventstream.py). Request building lives in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import quote
 
 import orjson
@@ -23,15 +23,28 @@ from .bedrock_request import build_body
 from .bedrock_stream import BedrockStreamDecoder, converse_to_completion
 from .credentials import Credentials
 
-# Bedrock answers errors as `{"message": ...}` (the exception name is in the x-amzn-ErrorType
-# header, which error parsing does not see), so the status says the type.
+# Bedrock answers errors as `{"message": ...}` and names the exception in the x-amzn-ErrorType
+# header (`ThrottlingException:http://internal.amazon.com/...`); a proxy in between may drop it,
+# so the status alone still gives a type.
 _ERROR_TYPES = {
     400: "invalid_request_error",  # ValidationException
     403: "permission_error",  # AccessDeniedException
     404: "not_found_error",  # ResourceNotFoundException
     408: "timeout_error",  # ModelTimeoutException
     424: "api_error",  # ModelErrorException
-    429: "rate_limit_error",  # ThrottlingException
+    429: "rate_limit_error",  # ThrottlingException, ModelNotReadyException
+}
+# Exceptions whose status misleads failover: (canonical type, the status they are handled as).
+# A quota refusal comes as 400 but is the account's rate, not the request's fault; a model that
+# timed out (408) or failed inside (424) may well answer on another deployment.
+_EXCEPTIONS = {
+    "ServiceQuotaExceededException": ("rate_limit_error", 429),
+    "ThrottlingException": ("rate_limit_error", 429),
+    "ModelNotReadyException": ("rate_limit_error", 429),
+    "ModelTimeoutException": ("timeout_error", 504),
+    "ModelErrorException": ("api_error", 502),
+    "ServiceUnavailableException": ("api_error", 503),
+    "InternalServerException": ("api_error", 500),
 }
 _CONTEXT_MARKERS = ("too long", "too many input tokens", "context window", "context length",
                     "maximum context", "exceeds the maximum number of tokens", "input is too large")
@@ -75,8 +88,8 @@ class BedrockAdapter:
     ) -> dict[str, Any]:
         raise UnsupportedParam("embeddings", "bedrock")
 
-    def parse_error(self, status: int, payload: bytes) -> UpstreamError:
-        return parse_error(status, payload)
+    def parse_error(self, status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
+        return parse_error(status, payload, headers)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
         """bedrock-runtime has no models list (that is the control plane, another host), so the
@@ -96,23 +109,40 @@ def _framer(max_event: int) -> Framer:
     return EventStreamFramer(max_event)
 
 
-def parse_error(status: int, payload: bytes) -> UpstreamError:
-    """`{"message": ...}` (or `Message`), or Google/OpenAI-style `error` objects from a proxy."""
+def parse_error(status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
+    """`{"message": ...}` (or `Message`), or Google/OpenAI-style `error` objects from a proxy;
+    the exception's name from x-amzn-ErrorType, or `__type` in the body."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
         data = None
     message = None
+    exception = _exception_name(headers.get("x-amzn-errortype") if headers is not None else None)
     if isinstance(data, dict):
         message = data.get("message") or data.get("Message")
+        if exception is None and isinstance(data.get("__type"), str):
+            exception = _exception_name(data["__type"].rpartition("#")[2])
     if not message:
         _, message = http.read_error(status, payload)
     message = str(message)
+    if exception is not None and not message.startswith(exception):
+        message = f"{exception}: {message}"
     if len(message) > http.MAX_ERROR_TEXT:
         message = message[:http.MAX_ERROR_TEXT] + "..."
-    err_type = _ERROR_TYPES.get(status, http.status_error_type(status))
-    context = status == 400 and http.mentions(message, _CONTEXT_MARKERS)
-    return UpstreamError(message, err_type, None, context)
+    err_type, counts_as = _EXCEPTIONS.get(exception or "", (_ERROR_TYPES.get(status, http.status_error_type(status)), None))
+    if counts_as == status:
+        counts_as = None
+    context = status == 400 and counts_as is None and http.mentions(message, _CONTEXT_MARKERS)
+    return UpstreamError(message, err_type, exception, context, counts_as)
+
+
+def _exception_name(value: str | None) -> str | None:
+    """`ThrottlingException:http://internal.amazon.com/coral/...` -> `ThrottlingException`;
+    anything that is not a plain name (a proxy's garbage) -> None."""
+    if not value:
+        return None
+    name = value.partition(":")[0].strip()
+    return name if 0 < len(name) <= 64 and name.isascii() and name.isalnum() else None
 
 
 def credentials(provider: ProviderConfig) -> Credentials:

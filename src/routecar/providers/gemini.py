@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import struct
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
@@ -108,7 +108,7 @@ class GeminiAdapter:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
 
-    def parse_error(self, status: int, payload: bytes) -> UpstreamError:
+    def parse_error(self, status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
         return parse_error(status, payload)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:

@@ -8,7 +8,7 @@ them without re-serializing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
@@ -106,7 +106,7 @@ class OpenAIAdapter:
     ) -> dict[str, Any]:
         return _json_with(payload, "data")
 
-    def parse_error(self, status: int, payload: bytes) -> UpstreamError:
+    def parse_error(self, status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
         return parse_openai_error(status, payload)
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
