@@ -257,3 +257,71 @@ async def test_google_tokens_are_renewed_before_they_expire(token_server: TokenS
         assert req.headers["authorization"] not in ("Bearer tok-1", None)  # a renewed token is in use
     finally:
         await creds.close()
+
+
+async def test_irsa_web_identity_credentials_from_sts_are_refreshed_with_the_rotated_token(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EKS IRSA as botocore sees it: a projected service-account token file and a role ARN;
+    botocore calls STS AssumeRoleWithWebIdentity (here a loopback STS, reached through
+    AWS_ENDPOINT_URL_STS). Each answer expires within botocore's mandatory refresh window, so
+    every poll assumes the role anew, reading the token file again (the kubelet rotates it)."""
+    import datetime
+    from urllib.parse import parse_qs
+
+    calls: list[dict[str, str]] = []
+
+    async def sts(request: web.Request) -> web.Response:
+        form = {k: v[0] for k, v in parse_qs((await request.read()).decode()).items()}
+        calls.append(form)
+        key = f"ASIAIRSA{len(calls)}"
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+        body = f"""<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <Credentials><AccessKeyId>{key}</AccessKeyId><SecretAccessKey>{SECRET}</SecretAccessKey>
+      <SessionToken>irsa-session-{len(calls)}</SessionToken>
+      <Expiration>{expires.strftime("%Y-%m-%dT%H:%M:%SZ")}</Expiration></Credentials>
+    <SubjectFromWebIdentityToken>system:serviceaccount:apps:checkout</SubjectFromWebIdentityToken>
+    <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/routecar/s</Arn>
+      <AssumedRoleId>AROAEXAMPLE:s</AssumedRoleId></AssumedRoleUser>
+    <Provider>oidc.eks.eu-central-1.amazonaws.com</Provider><Audience>sts.amazonaws.com</Audience>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata><RequestId>r-{len(calls)}</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"""
+        return web.Response(text=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post("/", sts)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    token_file = tmp_path / "token"
+    token_file.write_text("sa-token-1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/routecar")
+    monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "routecar-test")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{runner.addresses[0][1]}")
+    aws = AwsCredentials(bedrock_provider(), poll_every=0.01)
+    try:
+        await aws.start()
+        req = wire()
+        aws.apply(req)
+        assert req.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIAIRSA")
+        assert req.headers["x-amz-security-token"].startswith("irsa-session-")
+        first = calls[0]
+        assert (first["Action"], first["RoleArn"], first["WebIdentityToken"], first["RoleSessionName"]) == \
+            ("AssumeRoleWithWebIdentity", "arn:aws:iam::123456789012:role/routecar", "sa-token-1", "routecar-test")
+        token_file.write_text("sa-token-2")  # the kubelet rotated the projected token
+        await eventually(lambda: any(c["WebIdentityToken"] == "sa-token-2" for c in calls))
+        await eventually(lambda: _signed_key(aws) != "ASIAIRSA1")
+    finally:
+        await aws.close()
+        await runner.cleanup()
