@@ -180,12 +180,13 @@ async def test_a_quota_refusal_sent_as_400_fails_over_to_the_next_deployment(con
             converse_server.over_quota.add(other_encoded)
             with pytest.raises(openai.RateLimitError) as err:
                 await oai.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hello"}])
-            assert "HTTP 400 (http_429)" in err.value.message
+            assert "HTTP 400 (http_429: ServiceQuotaExceededException)" in err.value.message
         sidecar.send(signal.SIGTERM)
         assert await sidecar.wait() == 0, sidecar.output()
         first = read_rows(str(db))[0]
         assert (first["outcome"], first["provider"], first["upstream_model"]) == ("ok", "br", other)
         refused = first["attempt_log"][0]
-        assert (refused["status"], refused["error"]) == (400, "http_429")
+        assert (refused["status"], refused["error"], refused["detail"]) == \
+            (400, "http_429", "ServiceQuotaExceededException")
     finally:
         await sidecar.kill()

@@ -229,8 +229,9 @@ class Dispatcher:
         if isinstance(result, AttemptFailure):
             log.add(AttemptRecord(dep.provider, dep.model, cand.slug, result.status, result.error_class,
                                   elapsed * 1000, hedge=hedge, span_id=span_id, detail=self._detail(result)))
-            self.health.on_finish(dep_id, AttemptResult(result.health_kind, status=result.handled_status, latency=elapsed,
-                                                        headers=result.headers, est_tokens=est, probe=probe))
+            self.health.on_finish(dep_id, AttemptResult(result.health_kind, status=result.handled_status,
+                                                        latency=elapsed, headers=result.headers, est_tokens=est,
+                                                        probe=probe))
             return result
         if isinstance(result, OpenedStream):
             record = AttemptRecord(dep.provider, dep.model, cand.slug, result.resp.status, None, elapsed * 1000,
@@ -248,9 +249,16 @@ class Dispatcher:
         return Answered(cand, answer=answer)
 
     def _detail(self, failure: AttemptFailure) -> str | None:
-        """What the row and the app's error say of a failure with no HTTP answer (an HTTP
-        error speaks for itself through its status and message)."""
-        if failure.status is not None or not failure.detail:
+        """What the row and the app's error say of a failure with no HTTP answer. An HTTP
+        error speaks for itself through its status, except one handled as another status:
+        its error's name says why (`ServiceQuotaExceededException` for a 400 failed over as a
+        429). Never the upstream's message: it may quote the request."""
+        if failure.status is not None:
+            error = failure.error
+            if error is not None and error.counts_as is not None and error.code:
+                return self._redact(error.code)[:MAX_DETAIL]
+            return None
+        if not failure.detail:
             return None
         return self._redact(failure.detail)[:MAX_DETAIL]
 

@@ -108,7 +108,9 @@ ATTEMPT_DOCS: Mapping[str, str] = {
     "cost_usd": "Lost attempts only: their cost, billed to the request.",
     "cost_estimated": "Lost attempts only: true when that cost is the prompt estimate, not upstream usage.",
     "span_id": "Present when `telemetry.otlp` is set: the attempt's CLIENT span id (its traceparent went upstream).",
-    "detail": "Failed attempts with no HTTP answer: why, in a few words (`connect timeout`, a proxy's refusal), redacted, at most 200 characters.",
+    "detail": ("Failed attempts with no HTTP answer: why, in a few words (`connect timeout`, a proxy's refusal); "
+               "an HTTP error handled as another status: the error's name (`ServiceQuotaExceededException`, "
+               "a Bedrock 400 failed over as a 429). Redacted, at most 200 characters."),
 }
 # Keys written only when they apply (AttemptRecord.as_dict).
 _OPTIONAL_ATTEMPT_KEYS = frozenset({"check", "hedge", "lost", "cost_usd", "cost_estimated", "span_id", "detail"})

@@ -129,7 +129,8 @@ def parse_error(status: int, payload: bytes, headers: Mapping[str, str] | None =
         message = f"{exception}: {message}"
     if len(message) > http.MAX_ERROR_TEXT:
         message = message[:http.MAX_ERROR_TEXT] + "..."
-    err_type, counts_as = _EXCEPTIONS.get(exception or "", (_ERROR_TYPES.get(status, http.status_error_type(status)), None))
+    by_status = (_ERROR_TYPES.get(status, http.status_error_type(status)), None)
+    err_type, counts_as = _EXCEPTIONS.get(exception or "", by_status)
     if counts_as == status:
         counts_as = None
     context = status == 400 and counts_as is None and http.mentions(message, _CONTEXT_MARKERS)
