@@ -49,6 +49,16 @@ async def test_an_openai_answer_is_forwarded_byte_for_byte(upstream: str, sideca
     assert body == UPSTREAM_BODY.replace(b'"model": "up-0"', b'"model": "m"')
 
 
+async def test_an_answer_already_naming_the_model_is_forwarded_untouched(upstream: str, sidecar_factory) -> None:
+    """A slug named like its upstream model (the usual case): the answer needs no splice."""
+    sc = await sidecar_factory(one_model_yaml(upstream).replace("  m:\n", "  up-0:\n", 1))
+    async with aiohttp.ClientSession() as http:
+        async with http.post(sc.data_url + "/v1/chat/completions",
+                             json={"model": "up-0", "messages": [{"role": "user", "content": "hi"}]}) as resp:
+            assert resp.status == 200, await resp.text()
+            assert await resp.read() == UPSTREAM_BODY
+
+
 async def test_a_translated_answer_is_serialized(upstream: str, sidecar_factory) -> None:
     """The Anthropic entry point answers in its own shape, so nothing is forwarded raw."""
     sc = await sidecar_factory(one_model_yaml(upstream))

@@ -138,7 +138,7 @@ async def _answer(request: Request, entry: Entry, gen: Generation, ex: Exchange,
     if record.stream:  # a cascade step's checked answer: replayed, since it was fetched whole
         return await answers.replayed(request, ex, entry, answer.body, model)
     # Same protocol in and out: the upstream's own bytes are the answer (bar `model`).
-    raw = entry.passthrough(answer.raw, gen.config.providers[cand.deployment.provider].type, model)
+    raw = entry.passthrough(answer.raw, gen.config.providers[cand.deployment.provider].type, model, answer.body)
     return answers.whole(ex, entry, answer.body, raw, record.cost_usd, record_prompts, model)
 
 
