@@ -21,6 +21,7 @@ __all__ = ["token_server"]  # the fixture
 
 PROJECT, LOCATION, MODEL = "proj-e2e", "europe-west4", "gemini-2.0-flash-001"
 PREFIX = f"/v1/projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/{MODEL}"
+EMBED_PATH = f"/v1/projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/text-embedding-005:predict"
 
 
 def _answer(text: str, finish: str | None) -> dict:
@@ -51,6 +52,11 @@ class VertexServer:
             if request.headers.get("Authorization") != "Bearer tok-1":
                 return web.json_response({"error": {"code": 401, "message": "bad token", "status": "UNAUTHENTICATED"}},
                                          status=401)
+            if request.path == EMBED_PATH:
+                instances = orjson.loads(self.seen[-1].body)["instances"]
+                return web.json_response({"predictions": [
+                    {"embeddings": {"values": [float(i), 0.5], "statistics": {"token_count": 2 + i, "truncated": False}}}
+                    for i, _ in enumerate(instances)]})
             if request.path == PREFIX + ":generateContent":
                 return web.json_response(_answer("Hallo.", "STOP"))
             if request.path == PREFIX + ":streamGenerateContent" and request.query_string == "alt=sse":
@@ -91,6 +97,8 @@ providers:
         credentials_file: {key_file.name}, timeouts: {{connect: 2s, first_token: 10s, idle: 10s, total: 30s}}}}
 models:
   flash: {{deployments: [{{provider: vx, model: {MODEL}}}]}}
+  embed: {{capabilities: [embeddings], price: {{input: 0.025, output: 0}},
+           deployments: [{{provider: vx, model: text-embedding-005}}]}}
 route_log: {{path: '{tmp_path / "routes.db"}', flush_interval: 50ms}}
 """)
     sidecar = SidecarProcess(cfg, env=clean_env(tmp_path))
@@ -113,6 +121,14 @@ route_log: {{path: '{tmp_path / "routes.db"}', flush_interval: 50ms}}
             streamed = vertex_server.seen[-1]
             assert (streamed.path, streamed.query) == (PREFIX + ":streamGenerateContent", "alt=sse")
             assert streamed.headers["authorization"] == "Bearer tok-1"
+
+            vectors = await oai.embeddings.create(model="embed", input=["first text", "second"], dimensions=2)
+            assert [d.embedding for d in vectors.data] == [[0.0, 0.5], [1.0, 0.5]]
+            assert vectors.usage.prompt_tokens == 5  # Vertex's own counts: 2 + 3
+            embedded = vertex_server.seen[-1]
+            assert embedded.path == EMBED_PATH and embedded.headers["authorization"] == "Bearer tok-1"
+            assert orjson.loads(embedded.body) == {"instances": [{"content": "first text"}, {"content": "second"}],
+                                                   "parameters": {"outputDimensionality": 2}}
         assert len(token_server.grants) == 1  # one token, cached, for every request
         assert "tok-1" not in "\n".join(sidecar.lines)
     finally:

@@ -9,7 +9,8 @@ import pytest
 
 from routecar.config.model import ProviderConfig
 from routecar.providers import gemini, vertex
-from routecar.providers.base import ChatCall, Translation, UnsupportedParam
+from routecar.providers.base import ChatCall, Translation
+from routecar.providers.request_translation import TranslationError
 
 PROVIDER = ProviderConfig(name="v", type="vertex", base_url="https://us-central1-aiplatform.googleapis.com",
                           project="proj-1", location="us-central1", headers=MappingProxyType({"x-team": "t"}))
@@ -41,9 +42,33 @@ def test_health_request_lists_one_endpoint_of_the_project() -> None:
                        "/endpoints?pageSize=1")
 
 
-def test_embeddings_are_refused() -> None:
-    with pytest.raises(UnsupportedParam):
-        vertex.ADAPTER.embeddings_request(PROVIDER, "text-embedding-005", {"input": "x"})
+def test_embeddings_go_to_predict_with_one_instance_per_input() -> None:
+    req = vertex.ADAPTER.embeddings_request(PROVIDER, "text-embedding-005", {"input": ["a b", "c"], "dimensions": 256})
+    assert req.url == ("https://us-central1-aiplatform.googleapis.com/v1/projects/proj-1/locations/us-central1"
+                       "/publishers/google/models/text-embedding-005:predict")
+    assert orjson.loads(req.body) == {"instances": [{"content": "a b"}, {"content": "c"}],
+                                      "parameters": {"outputDimensionality": 256}}
+    assert "authorization" not in req.headers  # the token comes at send time
+    with pytest.raises(TranslationError) as err:
+        vertex.ADAPTER.embeddings_request(PROVIDER, "text-embedding-005", {"input": [[1, 2, 3]]})
+    assert "vertex embeddings take a string" in str(err.value)
+
+
+def test_embedding_predictions_become_openais_list_with_vertexs_token_counts() -> None:
+    payload = orjson.dumps({"predictions": [
+        {"embeddings": {"values": [0.5, -0.25], "statistics": {"token_count": 3, "truncated": False}}},
+        {"embeddings": {"values": [1.0, 0.0]}},  # no statistics: estimated from the input (8 chars -> 2)
+    ], "metadata": {"billableCharacterCount": 12}})
+    out = vertex.ADAPTER.embeddings_response(payload, "text-embedding-005",
+                                             request_body={"input": ["one two", "12345678"]})
+    assert [d["embedding"] for d in out["data"]] == [[0.5, -0.25], [1.0, 0.0]]
+    assert [d["index"] for d in out["data"]] == [0, 1]
+    assert out["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
+    packed = vertex.ADAPTER.embeddings_response(payload, "m", request_body={"input": ["a", "b"],
+                                                                            "encoding_format": "base64"})
+    assert isinstance(packed["data"][0]["embedding"], str)
+    with pytest.raises(ValueError):
+        vertex.ADAPTER.embeddings_response(b'{"predictions": [{"embeddings": {}}]}', "m", request_body={"input": "x"})
 
 
 def test_errors_are_googles() -> None:

@@ -72,7 +72,7 @@ class GeminiAdapter:
     def embeddings_request(
         self, provider: ProviderConfig, upstream_model: str, body: dict[str, Any]
     ) -> UpstreamRequest:
-        texts = _embedding_inputs(body.get("input"))
+        texts = embedding_inputs(body.get("input"))
         model = "models/" + model_name(upstream_model)
         dims = body.get("dimensions")
         requests = []
@@ -95,12 +95,12 @@ class GeminiAdapter:
             raise ValueError("response has no 'embeddings' list")
         as_base64 = request_body is not None and request_body.get("encoding_format") == "base64"
         items = [
-            {"object": "embedding", "index": i, "embedding": _vector((e or {}).get("values") or [], as_base64)}
+            {"object": "embedding", "index": i, "embedding": vector((e or {}).get("values") or [], as_base64)}
             for i, e in enumerate(data["embeddings"])
         ]
         tokens = 0
         if request_body is not None:
-            tokens = sum(-(-len(t) // 4) for t in _embedding_inputs(request_body.get("input")))
+            tokens = sum(-(-len(t) // 4) for t in embedding_inputs(request_body.get("input")))
         return {
             "object": "list",
             "data": items,
@@ -126,19 +126,21 @@ def model_name(upstream_model: str) -> str:
     return upstream_model.removeprefix("models/")
 
 
-def _vector(values: list[float], as_base64: bool) -> list[float] | str:
-    # OpenAI's base64 format is little-endian float32; SDKs that asked for it decode nothing else.
-    if not as_base64:
-        return values
-    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
-
-
-def _embedding_inputs(raw: Any) -> list[str]:
+def embedding_inputs(raw: Any, provider_type: str = "gemini") -> list[str]:
+    """OpenAI's `input` as texts: a string or a list of strings (token arrays have no meaning
+    to Google's tokenizers)."""
     if isinstance(raw, str):
         return [raw]
     if isinstance(raw, list) and raw and all(isinstance(t, str) for t in raw):
         return raw
-    raise TranslationError("input", "gemini embeddings take a string or a non-empty list of strings")
+    raise TranslationError("input", f"{provider_type} embeddings take a string or a non-empty list of strings")
+
+
+def vector(values: list[float], as_base64: bool) -> list[float] | str:
+    # OpenAI's base64 format is little-endian float32; SDKs that asked for it decode nothing else.
+    if not as_base64:
+        return values
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
 
 
 def parse_error(status: int, payload: bytes) -> UpstreamError:

@@ -1,7 +1,8 @@
 """Google Vertex AI adapter: Gemini models through `aiplatform.googleapis.com`.
 
 The wire body, the answers (whole and SSE streams) and the error bodies are the Gemini API's,
-so everything is the gemini adapter's but where requests go and how they authenticate:
+so everything is the gemini adapter's but embeddings (Vertex's `:predict` with `instances`,
+which reports each input's token count) and where requests go and how they authenticate:
 `{base}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:method`
 with `Authorization: Bearer` (an OAuth2 token added by this module's `credentials`, refreshed
 in the background: providers/google_credentials.py), never an API key.
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ..config.model import ProviderConfig
 from . import upstream_http as http
-from .base import UnsupportedParam, UpstreamRequest
+from .base import UpstreamRequest
 from .credentials import Credentials
-from .gemini import GeminiAdapter, model_name
+from .gemini import GeminiAdapter, embedding_inputs, model_name, vector
 
 VERSION = "v1"
 
@@ -35,8 +38,41 @@ class VertexAdapter(GeminiAdapter):
 
     def embeddings_request(self, provider: ProviderConfig, upstream_model: str,
                            body: dict[str, Any]) -> UpstreamRequest:
-        # Vertex embeds through `:predict` with its own body, not Gemini's batchEmbedContents.
-        raise UnsupportedParam("embeddings", "vertex")
+        """`:predict` with one instance per input (text-embedding-005 takes up to 250 in one
+        request; a model that takes fewer answers 400 saying so, which reaches the app)."""
+        out: dict[str, Any] = {"instances": [{"content": text} for text in embedding_inputs(body.get("input"),
+                                                                                            self.type)]}
+        if body.get("dimensions"):
+            out["parameters"] = {"outputDimensionality": body["dimensions"]}
+        return UpstreamRequest(self.url(provider, upstream_model, ":predict"), self.headers(provider),
+                               orjson.dumps(out))
+
+    def embeddings_response(
+        self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`predictions[i].embeddings.values` in OpenAI's list; usage from each prediction's
+        `statistics.token_count` (estimated from the input, about four characters a token, for
+        a prediction without it). The body's `encoding_format: base64` is honoured."""
+        data = orjson.loads(payload)
+        predictions = data.get("predictions") if isinstance(data, dict) else None
+        if not isinstance(predictions, list):
+            raise ValueError("response has no 'predictions' list")
+        texts = embedding_inputs(request_body.get("input"), self.type) if request_body is not None else []
+        as_base64 = request_body is not None and request_body.get("encoding_format") == "base64"
+        items, tokens = [], 0
+        for i, prediction in enumerate(predictions):
+            embedding = prediction.get("embeddings") if isinstance(prediction, dict) else None
+            if not isinstance(embedding, dict) or not isinstance(embedding.get("values"), list):
+                raise ValueError(f"prediction {i} has no 'embeddings.values' list")
+            items.append({"object": "embedding", "index": i, "embedding": vector(embedding["values"], as_base64)})
+            stats = embedding.get("statistics")
+            count = stats.get("token_count") if isinstance(stats, dict) else None
+            if isinstance(count, (int, float)) and not isinstance(count, bool):
+                tokens += int(count)
+            elif i < len(texts):
+                tokens += -(-len(texts[i]) // 4)
+        return {"object": "list", "data": items, "model": upstream_model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     def health_request(self, provider: ProviderConfig) -> UpstreamRequest:
         """The project's endpoints in this location, one at most: authenticated, cheap, and
