@@ -59,6 +59,10 @@ class ConverseServer:
                 return web.json_response(
                     {"message": "Your request exceeded the service quota for your account."}, status=400,
                     headers={"X-Amzn-ErrorType": "ServiceQuotaExceededException:http://internal.amazon.com/coral/"})
+            if request.raw_path.endswith("/invoke"):  # Cohere embed: one vector per text
+                texts = orjson.loads(body)["texts"]
+                return web.json_response({"id": "e1", "embeddings": [[float(i), 0.5] for i in range(len(texts))],
+                                          "response_type": "embeddings_floats", "texts": texts})
             if request.raw_path.endswith("/converse"):
                 return web.json_response(CONVERSE)
             if request.raw_path.endswith("/converse-stream"):
@@ -188,5 +192,26 @@ async def test_a_quota_refusal_sent_as_400_fails_over_to_the_next_deployment(con
         refused = first["attempt_log"][0]
         assert (refused["status"], refused["error"], refused["detail"]) == \
             (400, "http_429", "ServiceQuotaExceededException")
+    finally:
+        await sidecar.kill()
+
+
+async def test_embeddings_invoke_a_cohere_model_signed(converse_server: ConverseServer, tmp_path: Path) -> None:
+    cfg = tmp_path / "sidecar.yaml"
+    cfg.write_text(config(converse_server, tmp_path / "routes.db").replace(
+        "models:\n", "models:\n  embed: {capabilities: [embeddings], price: {input: 0.1, output: 0},\n"
+        "          deployments: [{provider: br, model: cohere.embed-multilingual-v3}]}\n"))
+    sidecar = SidecarProcess(cfg, env=clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET))
+    try:
+        await sidecar.start()
+        async with openai.AsyncOpenAI(base_url=sidecar.data_url + "/v1", api_key="x", max_retries=0) as oai:
+            out = await oai.embeddings.create(model="embed", input=["first", "second one"],
+                                              extra_body={"input_type": "search_query"})
+        assert [d.embedding for d in out.data] == [[0.0, 0.5], [1.0, 0.5]]
+        assert out.usage.prompt_tokens == 5  # estimated: Cohere counts no tokens
+        seen = converse_server.seen[-1]
+        assert seen.url == f"{converse_server.url}/model/cohere.embed-multilingual-v3/invoke"
+        assert orjson.loads(seen.body) == {"texts": ["first", "second one"], "input_type": "search_query"}
+        check_sigv4("POST", seen.url, seen.headers, seen.body, KEY_ID, SECRET, REGION)
     finally:
         await sidecar.kill()

@@ -262,6 +262,53 @@ def test_health_request_is_a_signed_able_get_on_the_runtime_host() -> None:
     assert req.url == "https://bedrock-runtime.us-east-1.amazonaws.com/async-invoke?maxResults=1"
 
 
-def test_embeddings_are_refused() -> None:
-    with pytest.raises(UnsupportedParam):
-        ADAPTER.embeddings_request(PROVIDER, MODEL, {"input": "x"})
+TITAN = "amazon.titan-embed-text-v2:0"
+COHERE_V3 = "cohere.embed-multilingual-v3"
+COHERE_V4 = "us.cohere.embed-v4:0"
+
+
+def test_titan_embeddings_invoke_the_model_with_one_text() -> None:
+    req = ADAPTER.embeddings_request(PROVIDER, TITAN, {"input": "hello", "dimensions": 256})
+    assert req.url == "https://bedrock-runtime.us-east-1.amazonaws.com/model/amazon.titan-embed-text-v2%3A0/invoke"
+    assert orjson.loads(req.body) == {"inputText": "hello", "dimensions": 256}
+    out = ADAPTER.embeddings_response(b'{"embedding":[0.5,-0.5],"inputTextTokenCount":2}', TITAN,
+                                      request_body={"input": "hello"})
+    assert out["data"] == [{"object": "embedding", "index": 0, "embedding": [0.5, -0.5]}]
+    assert out["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
+    with pytest.raises(UnsupportedParam) as err:  # never fanned out behind the app's back
+        ADAPTER.embeddings_request(PROVIDER, TITAN, {"input": ["a", "b"]})
+    assert err.value.param == "input" and "one input per request" in str(err.value)
+
+
+def test_cohere_embeddings_batch_with_an_input_type_and_estimated_tokens() -> None:
+    req = ADAPTER.embeddings_request(PROVIDER, COHERE_V3, {"input": ["abcd", "efghijkl"]})
+    assert orjson.loads(req.body) == {"texts": ["abcd", "efghijkl"], "input_type": "search_document"}
+    asked = ADAPTER.embeddings_request(PROVIDER, COHERE_V4, {"input": "q", "input_type": "search_query",
+                                                            "dimensions": 512})
+    assert orjson.loads(asked.body) == {"texts": ["q"], "input_type": "search_query", "embedding_types": ["float"],
+                                        "output_dimension": 512}
+    v3 = ADAPTER.embeddings_response(b'{"id":"x","embeddings":[[1.0],[2.0]],"response_type":"embeddings_floats"}',
+                                     COHERE_V3, request_body={"input": ["abcd", "efghijkl"]})
+    assert [d["embedding"] for d in v3["data"]] == [[1.0], [2.0]]
+    assert v3["usage"]["prompt_tokens"] == 3  # estimated: 4 and 8 characters
+    v4 = ADAPTER.embeddings_response(b'{"embeddings":{"float":[[0.25]]}}', COHERE_V4,
+                                     request_body={"input": "q", "encoding_format": "base64"})
+    assert isinstance(v4["data"][0]["embedding"], str)
+
+
+@pytest.mark.parametrize("model,body,param", [
+    (MODEL, {"input": "x"}, "model"),  # a chat model: no embeddings body known
+    (COHERE_V3, {"input": "x", "dimensions": 256}, "dimensions"),
+    (COHERE_V3, {"input": ["x"] * 97}, "input"),
+    (COHERE_V3, {"input": "x", "input_type": "poetry"}, "input_type"),
+    (TITAN, {"input": [[1, 2]]}, "input"),
+])
+def test_what_bedrock_cannot_embed_is_refused_by_name(model: str, body: dict[str, Any], param: str) -> None:
+    with pytest.raises(UnsupportedParam) as err:
+        ADAPTER.embeddings_request(PROVIDER, model, body)
+    assert err.value.param == param
+
+
+def test_an_answer_without_embeddings_is_malformed() -> None:
+    with pytest.raises(ValueError):
+        ADAPTER.embeddings_response(b'{"message":"ok"}', COHERE_V3, request_body={"input": "x"})

@@ -16,9 +16,10 @@ from urllib.parse import quote
 import orjson
 
 from ..config.model import ProviderConfig
+from . import bedrock_embeddings as embeddings
 from . import canonical
 from . import upstream_http as http
-from .base import ChatCall, Framer, Translation, UnsupportedParam, UpstreamError, UpstreamRequest
+from .base import ChatCall, Framer, Translation, UpstreamError, UpstreamRequest
 from .bedrock_request import build_body
 from .bedrock_stream import BedrockStreamDecoder, converse_to_completion
 from .credentials import Credentials
@@ -80,13 +81,16 @@ class BedrockAdapter:
 
     def embeddings_request(self, provider: ProviderConfig, upstream_model: str,
                            body: dict[str, Any]) -> UpstreamRequest:
-        # Bedrock embeds through InvokeModel with each model family's own body, not Converse.
-        raise UnsupportedParam("embeddings", "bedrock")
+        """InvokeModel with the model family's own body (providers/bedrock_embeddings.py)."""
+        headers = http.json_headers(provider, {})
+        headers["accept"] = "application/json"
+        return UpstreamRequest(_url(provider, f"/model/{quote(upstream_model, safe='')}/invoke"), headers,
+                               orjson.dumps(embeddings.request_body(upstream_model, body)))
 
     def embeddings_response(
         self, payload: bytes, upstream_model: str, *, request_body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        raise UnsupportedParam("embeddings", "bedrock")
+        return embeddings.to_openai(orjson.loads(payload), upstream_model, request_body)
 
     def parse_error(self, status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
         return parse_error(status, payload, headers)
