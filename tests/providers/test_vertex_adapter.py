@@ -74,3 +74,44 @@ def test_embedding_predictions_become_openais_list_with_vertexs_token_counts() -
 def test_errors_are_googles() -> None:
     err = vertex.ADAPTER.parse_error(429, b'{"error": {"code": 429, "message": "Quota", "status": "RESOURCE_EXHAUSTED"}}')
     assert (err.type, err.code) == ("rate_limit_error", "RESOURCE_EXHAUSTED")
+
+
+CLAUDE = "claude-sonnet-4@20250514"
+CLAUDE_URL = ("https://us-central1-aiplatform.googleapis.com/v1/projects/proj-1/locations/us-central1"
+              "/publishers/anthropic/models/claude-sonnet-4@20250514")
+
+
+@pytest.mark.parametrize("stream,method", [(False, ":rawPredict"), (True, ":streamRawPredict")])
+def test_claude_models_speak_anthropic_at_the_anthropic_publisher(stream: bool, method: str) -> None:
+    req = vertex.ADAPTER.chat_request(ChatCall(PROVIDER, CLAUDE, BODY, stream), Translation())
+    assert req.url == CLAUDE_URL + method
+    body = orjson.loads(req.body)
+    assert "model" not in body and body["anthropic_version"] == "vertex-2023-10-16"
+    assert body["system"] == "Be brief." and body["messages"] == [{"role": "user", "content": "hi"}]
+    assert body.get("stream", False) is stream and not req.native_events
+    assert "x-api-key" not in req.headers and "anthropic-version" not in req.headers
+
+
+def test_a_messages_request_goes_to_claude_on_vertex_as_the_app_wrote_it() -> None:
+    from routecar.providers.anthropic_inbound import messages_to_canonical
+
+    raw = (b'{"model":"sonnet","max_tokens":64,"stream":true,"system":[{"type":"text","text":"Policy",'
+           b'"cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}]}')
+    body = messages_to_canonical(orjson.loads(raw), raw)
+    req = vertex.ADAPTER.chat_request(ChatCall(PROVIDER, CLAUDE, body, True), Translation())
+    sent = orjson.loads(req.body)
+    assert sent["system"] == [{"type": "text", "text": "Policy", "cache_control": {"type": "ephemeral"}}]
+    assert "model" not in sent and sent["stream"] is True and req.native_events  # events pass through
+
+
+def test_claude_answers_and_errors_are_anthropics() -> None:
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4",
+               "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+               "usage": {"input_tokens": 5, "output_tokens": 1}}
+    out = vertex.ADAPTER.chat_response(orjson.dumps(message), CLAUDE)
+    assert out["choices"][0]["message"]["content"] == "ok" and out["usage"]["prompt_tokens"] == 5
+    err = vertex.ADAPTER.parse_error(400, b'{"type":"error","error":{"type":"invalid_request_error",'
+                                          b'"message":"prompt is too long: 250000 tokens > 200000 maximum"}}')
+    assert err.type == "invalid_request_error" and err.context_length
+    google = vertex.ADAPTER.parse_error(429, b'{"error":{"code":429,"message":"Quota","status":"RESOURCE_EXHAUSTED"}}')
+    assert google.code == "RESOURCE_EXHAUSTED"

@@ -167,7 +167,7 @@ PROVIDER = Tagged(
     "wire protocol: openai (also vLLM, Ollama, Groq, DeepSeek, Mistral, xAI), anthropic, gemini, azure "
     "(Azure OpenAI: base_url is the resource endpoint, a deployment's model its deployment name), bedrock "
     "(AWS Bedrock: Converse for chat, InvokeModel for Titan and Cohere embeddings; SigV4-signed), vertex "
-    "(Gemini and text-embedding models on Google Vertex AI, OAuth2 bearer tokens)",
+    "(Gemini, Claude and text-embedding models on Google Vertex AI, OAuth2 bearer tokens)",
     COMMON,
     {t: TYPE_KEYS.get(t, ()) for t in PROVIDER_TYPES},
     defaults=ProviderConfig,

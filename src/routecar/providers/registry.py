@@ -13,6 +13,7 @@ import importlib
 from ..config.model import PROVIDER_TYPES, ProviderConfig
 from .base import Adapter
 from .credentials import Credentials
+from .vertex_anthropic import is_claude
 
 
 def adapter_for(provider_type: str) -> Adapter:
@@ -29,3 +30,11 @@ def credentials_for(provider: ProviderConfig) -> Credentials | None:
     """New (not started) credentials for `provider`, or None when its type needs none."""
     make = getattr(importlib.import_module(f".{provider.type}", __package__), "credentials", None)
     return make(provider) if make is not None else None
+
+
+def answer_protocol(provider_type: str, upstream_model: str) -> str:
+    """The wire protocol a deployment answers in: its provider type's, except Claude models on
+    Vertex, which answer in Anthropic's (so /v1/messages passes their answers through too)."""
+    if provider_type == "vertex" and is_claude(upstream_model):
+        return "anthropic"
+    return provider_type

@@ -2,7 +2,8 @@
 
 The wire body, the answers (whole and SSE streams) and the error bodies are the Gemini API's,
 so everything is the gemini adapter's but embeddings (Vertex's `:predict` with `instances`,
-which reports each input's token count) and where requests go and how they authenticate:
+which reports each input's token count), Claude models (Anthropic's API under Vertex's URLs:
+providers/vertex_anthropic.py), and where requests go and how they authenticate:
 `{base}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:method`
 with `Authorization: Bearer` (an OAuth2 token added by this module's `credentials`, refreshed
 in the background: providers/google_credentials.py), never an API key.
@@ -10,13 +11,16 @@ in the background: providers/google_credentials.py), never an API key.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
 from ..config.model import ProviderConfig
 from . import upstream_http as http
-from .base import UpstreamRequest
+from . import canonical
+from . import vertex_anthropic as claude
+from .anthropic import AnthropicAdapter
+from .base import ChatCall, StreamDecoder, Translation, UpstreamError, UpstreamRequest
 from .credentials import Credentials
 from .gemini import GeminiAdapter, embedding_inputs, model_name, vector
 
@@ -26,9 +30,39 @@ VERSION = "v1"
 class VertexAdapter(GeminiAdapter):
     type = "vertex"
 
+    def __init__(self, clock: canonical.Clock = canonical.DEFAULT_CLOCK,
+                 new_id: canonical.IdFactory = canonical.random_id) -> None:
+        super().__init__(clock, new_id)
+        self._claude = AnthropicAdapter(clock=clock)  # Claude's answers and streams are Anthropic's
+
     def url(self, provider: ProviderConfig, upstream_model: str, method: str) -> str:
-        path = f"{_location_path(provider)}/publishers/google/models/{model_name(upstream_model)}{method}"
+        publisher = "anthropic" if claude.is_claude(upstream_model) else "google"
+        path = f"{_location_path(provider)}/publishers/{publisher}/models/{model_name(upstream_model)}{method}"
         return http.join_url(provider.base_url, VERSION, path)
+
+    # Vertex serves two publishers' models: Gemini (the gemini adapter's wire format) and
+    # Claude (Anthropic's). The model decides which, per call.
+
+    def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
+        if claude.is_claude(call.upstream_model):
+            return claude.chat_request(call, notes, self.url, self.headers(call.provider))
+        return super().chat_request(call, notes)
+
+    def chat_response(self, payload: bytes, upstream_model: str) -> dict[str, Any]:
+        if claude.is_claude(upstream_model):
+            return self._claude.chat_response(payload, upstream_model)
+        return super().chat_response(payload, upstream_model)
+
+    def stream_decoder(self, upstream_model: str, native: bool = False) -> StreamDecoder:  # type: ignore[override]
+        """`native`: a Claude stream whose Anthropic events pass through to a /v1/messages app."""
+        if claude.is_claude(upstream_model):
+            return self._claude.stream_decoder(upstream_model, native)
+        return super().stream_decoder(upstream_model)
+
+    def parse_error(self, status: int, payload: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
+        if claude.is_anthropic_error(payload):  # a Claude model's own error body
+            return self._claude.parse_error(status, payload)
+        return super().parse_error(status, payload, headers)
 
     def headers(self, provider: ProviderConfig) -> dict[str, str]:
         # No key header: the bearer token is added right before sending.

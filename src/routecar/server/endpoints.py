@@ -20,6 +20,7 @@ import orjson
 
 from ..errors import ApiError
 from ..http1.server import Request, Response, StreamResponse
+from ..providers.registry import answer_protocol
 from ..router.cost import build_routing_request, requested_output_tokens
 from ..router.router import unknown_model
 from ..routelog.record import RouteRecord
@@ -138,7 +139,8 @@ async def _answer(request: Request, entry: Entry, gen: Generation, ex: Exchange,
     if record.stream:  # a cascade step's checked answer: replayed, since it was fetched whole
         return await answers.replayed(request, ex, entry, answer.body, model)
     # Same protocol in and out: the upstream's own bytes are the answer (bar `model`).
-    raw = entry.passthrough(answer.raw, gen.config.providers[cand.deployment.provider].type, model, answer.body)
+    protocol = answer_protocol(gen.config.providers[cand.deployment.provider].type, cand.deployment.model)
+    raw = entry.passthrough(answer.raw, protocol, model, answer.body)
     return answers.whole(ex, entry, answer.body, raw, record.cost_usd, record_prompts, model)
 
 
