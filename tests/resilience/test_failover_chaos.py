@@ -50,6 +50,15 @@ def two_yaml(bad_url: str, good_url: str) -> str:
         "{provider: p0, model: up-0}", "{provider: p0, model: up-0, weight: 1000}")
 
 
+def ordered_yaml(bad_url: str, good_url: str) -> str:
+    """Route `chain`: model `m` on the faulty p0 first, always; then `m1` on the healthy p1.
+    (For cases where the healthy deployment must never be the first pick, not even 1 in 1001.)"""
+    return one_model_yaml(bad_url, good_url, timeouts=FAST, extra=BREAKER).replace(
+        "      - {provider: p1, model: up-1}\n",
+        "  m1:\n    price: {input: 1.0, output: 2.0}\n    deployments: [{provider: p1, model: up-1}]\n"
+    ) + "routes:\n  chain: {strategy: ordered, candidates: [m, m1]}\n"
+
+
 async def two(fake_factory, sidecar_factory, faults, stream=False, refuse=False, **fake_kwargs):
     bad = await fake_factory("bad", **fake_kwargs)
     good = await fake_factory("good", **fake_kwargs)
@@ -99,10 +108,16 @@ async def test_stream_failures_before_first_byte_fail_over(fake_factory, sidecar
     assert results == [(200, "p1")] * 4
 
 
+async def cut_after_first_byte(fake_factory, sidecar_factory, faults):
+    bad, good = await fake_factory("bad", chunks=6), await fake_factory("good", chunks=6)
+    bad.set_faults(faults)
+    return await sidecar_factory(ordered_yaml(bad.openai_base, good.openai_base))
+
+
 async def test_stream_broken_after_first_byte_ends_with_error_event(fake_factory, sidecar_factory):
-    sc, bad, good = await two(fake_factory, sidecar_factory, {"disconnect_after_chunks": 2}, chunks=6)
+    sc = await cut_after_first_byte(fake_factory, sidecar_factory, {"disconnect_after_chunks": 2})
     client = openai.AsyncOpenAI(base_url=sc.data_url + "/v1", api_key="x", max_retries=0)
-    stream = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}],
+    stream = await client.chat.completions.create(model="chain", messages=[{"role": "user", "content": "x"}],
                                                   stream=True, extra_headers={"x-routecar-request-id": "cut"})
     got = []
     with pytest.raises(openai.APIError):
@@ -112,12 +127,13 @@ async def test_stream_broken_after_first_byte_ends_with_error_event(fake_factory
     assert got, "content before the cut reached the app"
     rows = await route_rows(sc, 1)
     assert rows[0]["outcome"] == "stream_broken" and rows[0]["request_id"] == "cut"
+    assert [a["provider"] for a in rows[0]["attempt_log"]] == ["p0"]  # cut after content: never failed over
 
 
 async def test_stall_after_first_byte_ends_with_error_event(fake_factory, sidecar_factory):
-    sc, bad, good = await two(fake_factory, sidecar_factory, {"stall_after_chunks": 2}, chunks=6)
+    sc = await cut_after_first_byte(fake_factory, sidecar_factory, {"stall_after_chunks": 2})
     async with aiohttp.ClientSession() as http:
-        body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True}
+        body = {"model": "chain", "messages": [{"role": "user", "content": "x"}], "stream": True}
         async with http.post(sc.data_url + "/v1/chat/completions", json=body) as resp:
             text = await resp.text()
     assert resp.status == 200
