@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator
 
+import anthropic
 import openai
 import orjson
 import pytest
@@ -19,7 +20,7 @@ from aiohttp import web
 from tests.e2e.cloud_env import clean_env
 from tests.helpers import read_rows
 from tests.lifecycle.conftest import SidecarProcess
-from tests.providers.eventstream_frames import CONVERSE_STREAM
+from tests.providers.eventstream_frames import CLAUDE_INVOKE_STREAM, CONVERSE_STREAM
 from tests.providers.sigv4_check import check_sigv4
 
 KEY_ID = "AKIDE2ETEST"
@@ -34,6 +35,12 @@ CONVERSE = {
     "usage": {"inputTokens": 11, "outputTokens": 2, "totalTokens": 13},
     "metrics": {"latencyMs": 80},
 }
+
+CLAUDE_MESSAGE = {"id": "msg_bdrk_0", "type": "message", "role": "assistant", "model": "claude-sonnet-4-20250514",
+                  "content": [{"type": "thinking", "thinking": "Short.", "signature": "sig-0"},
+                              {"type": "text", "text": "Salut."}],
+                  "stop_reason": "end_turn", "stop_sequence": None,
+                  "usage": {"input_tokens": 20, "output_tokens": 4, "cache_creation_input_tokens": 12}}
 
 
 @dataclass
@@ -59,6 +66,15 @@ class ConverseServer:
                 return web.json_response(
                     {"message": "Your request exceeded the service quota for your account."}, status=400,
                     headers={"X-Amzn-ErrorType": "ServiceQuotaExceededException:http://internal.amazon.com/coral/"})
+            if request.raw_path.endswith("/invoke-with-response-stream"):  # Claude, Anthropic's events
+                resp = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
+                await resp.prepare(request)
+                for frame in CLAUDE_INVOKE_STREAM:
+                    await resp.write(frame)
+                await resp.write_eof()
+                return resp
+            if request.raw_path.endswith("/invoke") and "anthropic.claude" in request.raw_path:
+                return web.json_response(CLAUDE_MESSAGE)
             if request.raw_path.endswith("/invoke"):  # Cohere embed: one vector per text
                 texts = orjson.loads(body)["texts"]
                 return web.json_response({"id": "e1", "embeddings": [[float(i), 0.5] for i in range(len(texts))],
@@ -213,5 +229,54 @@ async def test_embeddings_invoke_a_cohere_model_signed(converse_server: Converse
         assert seen.url == f"{converse_server.url}/model/cohere.embed-multilingual-v3/invoke"
         assert orjson.loads(seen.body) == {"texts": ["first", "second one"], "input_type": "search_query"}
         check_sigv4("POST", seen.url, seen.headers, seen.body, KEY_ID, SECRET, REGION)
+    finally:
+        await sidecar.kill()
+
+
+async def test_an_anthropic_app_reaches_claude_on_bedrock_through_invoke_model(converse_server: ConverseServer,
+                                                                              tmp_path: Path) -> None:
+    """/v1/messages to a Claude model on Bedrock: the app's body (cache_control, thinking) through
+    InvokeModel, and Anthropic's answer and events (thinking signatures) back as they came."""
+    cfg = tmp_path / "sidecar.yaml"
+    cfg.write_text(config(converse_server, tmp_path / "routes.db"))
+    sidecar = SidecarProcess(cfg, env=clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET))
+    try:
+        await sidecar.start()
+        async with anthropic.AsyncAnthropic(base_url=sidecar.data_url, api_key="app-key", max_retries=0) as ant:
+            message = await ant.messages.create(
+                model="haiku", max_tokens=256, thinking={"type": "enabled", "budget_tokens": 128},
+                system=[{"type": "text", "text": "Policy.", "cache_control": {"type": "ephemeral"}}],
+                messages=[{"role": "user", "content": "Hello"}])
+            assert [b.type for b in message.content] == ["thinking", "text"]
+            assert message.content[0].signature == "sig-0" and message.content[1].text == "Salut."
+            assert message.usage.cache_creation_input_tokens == 12 and message.id == "msg_bdrk_0"
+            unary = converse_server.seen[-1]
+            assert unary.url == f"{converse_server.url}/model/{ENCODED}/invoke"
+            sent = orjson.loads(unary.body)
+            assert "model" not in sent and "stream" not in sent and sent["anthropic_version"] == "bedrock-2023-05-31"
+            assert sent["thinking"] == {"type": "enabled", "budget_tokens": 128}
+            assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
+            check_sigv4("POST", unary.url, unary.headers, unary.body, KEY_ID, SECRET, REGION)
+
+            async with ant.messages.stream(model="haiku", max_tokens=256,
+                                           thinking={"type": "enabled", "budget_tokens": 128},
+                                           messages=[{"role": "user", "content": "Hello"}]) as stream:
+                final = await stream.get_final_message()
+            assert [b.type for b in final.content] == ["thinking", "text"]
+            assert final.content[0].signature == "sig-bdrk" and final.content[1].text == "Hi!"
+            streamed = converse_server.seen[-1]
+            assert streamed.url == f"{converse_server.url}/model/{ENCODED}/invoke-with-response-stream"
+            assert streamed.headers["accept"] == "application/vnd.amazon.eventstream"
+
+        # The OpenAI entry to the same model still goes through Converse.
+        async with openai.AsyncOpenAI(base_url=sidecar.data_url + "/v1", api_key="x", max_retries=0) as oai:
+            answer = await oai.chat.completions.create(model="haiku", messages=[{"role": "user", "content": "Hi"}])
+        assert answer.choices[0].message.content == "Bonjour."
+        assert converse_server.seen[-1].url.endswith("/converse")
+        sidecar.send(signal.SIGTERM)
+        assert await sidecar.wait() == 0, sidecar.output()
+        rows = read_rows(str(tmp_path / "routes.db"))
+        assert [r["outcome"] for r in rows] == ["ok", "ok", "ok"]
+        assert (rows[1]["prompt_tokens"], rows[1]["completion_tokens"]) == (16, 5)  # from Anthropic's events
     finally:
         await sidecar.kill()

@@ -45,3 +45,28 @@ CONVERSE_STREAM = [
                                  "cacheReadInputTokens": 4, "cacheWriteInputTokens": 0},
                        "metrics": {"latencyMs": 120}}),
 ]
+
+
+def anthropic_chunk(event_data: dict[str, Any]) -> bytes:
+    """InvokeModelWithResponseStream's frame for one Anthropic event: base64 JSON in `bytes`."""
+    import base64
+
+    return event("chunk", {"bytes": base64.b64encode(orjson.dumps(event_data)).decode(), "p": "abc"})
+
+
+# Claude through InvokeModelWithResponseStream: thinking (with its signature), then "Hi!".
+CLAUDE_INVOKE_STREAM = [anthropic_chunk(e) for e in (
+    {"type": "message_start", "message": {"id": "msg_bdrk_1", "type": "message", "role": "assistant",
+                                          "model": "claude-sonnet-4-20250514", "content": [], "stop_reason": None,
+                                          "usage": {"input_tokens": 10, "output_tokens": 1,
+                                                    "cache_read_input_tokens": 6}}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Greet."}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-bdrk"}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hi!"}},
+    {"type": "content_block_stop", "index": 1},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}},
+    {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 10, "outputTokenCount": 5}},
+)]

@@ -312,3 +312,53 @@ def test_what_bedrock_cannot_embed_is_refused_by_name(model: str, body: dict[str
 def test_an_answer_without_embeddings_is_malformed() -> None:
     with pytest.raises(ValueError):
         ADAPTER.embeddings_response(b'{"message":"ok"}', COHERE_V3, request_body={"input": "x"})
+
+
+def _messages_call(stream: bool, app_stream: bool | None = None) -> ChatCall:
+    from routecar.providers.anthropic_inbound import messages_to_canonical
+
+    raw = orjson.dumps({"model": "sonnet", "max_tokens": 64, "stream": stream if app_stream is None else app_stream,
+                        "thinking": {"type": "enabled", "budget_tokens": 32},
+                        "messages": [{"role": "user", "content": "hi"}]})
+    return ChatCall(PROVIDER, MODEL, messages_to_canonical(orjson.loads(raw), raw), stream, 1024)
+
+
+@pytest.mark.parametrize("stream,app_stream,path,native", [
+    (False, None, "/invoke", False),
+    (True, None, "/invoke-with-response-stream", True),
+    (False, True, "/invoke", False),  # a cascade fetching a whole answer for a streaming app
+])
+def test_an_anthropic_app_goes_to_claude_through_invoke_model(stream: bool, app_stream: bool | None, path: str,
+                                                              native: bool) -> None:
+    req = ADAPTER.chat_request(_messages_call(stream, app_stream), Translation())
+    assert req.url == f"https://bedrock-runtime.us-east-1.amazonaws.com/model/{MODEL.replace(':', '%3A')}{path}"
+    body = orjson.loads(req.body)
+    assert body == {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 64,
+                    "thinking": {"type": "enabled", "budget_tokens": 32},
+                    "messages": [{"role": "user", "content": "hi"}]}
+    assert req.native_events is native and (req.framer is not None) is stream
+
+
+def test_claude_invoke_answers_and_chunk_frames_decode_as_anthropic() -> None:
+    from tests.providers.eventstream_frames import CLAUDE_INVOKE_STREAM
+
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+               "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+               "usage": {"input_tokens": 3, "output_tokens": 1}}
+    assert ADAPTER.chat_response(orjson.dumps(message), MODEL)["choices"][0]["message"]["content"] == "ok"
+    framer = EventStreamFramer(1 << 20)
+    decoder = ADAPTER.stream_decoder(MODEL)
+    chunks = [c for ev in framer.feed(b"".join(CLAUDE_INVOKE_STREAM)) for c in decoder.feed(ev)]
+    text = "".join((c.data.get("choices") or [{}])[0].get("delta", {}).get("content") or "" for c in chunks
+                   if c.data.get("choices"))
+    assert text == "Hi!" and decoder.done
+    assert chunks[-1].data["usage"]["completion_tokens"] == 5
+
+
+def test_a_chunk_frame_without_an_event_is_malformed() -> None:
+    framer = EventStreamFramer(1 << 20)
+    decoder = ADAPTER.stream_decoder(MODEL)
+    for payload in ({"bytes": "%%%not-base64"}, {"nothing": 1}):
+        (ev,) = framer.feed(event("chunk", payload))
+        with pytest.raises(ValueError):
+            decoder.feed(ev)

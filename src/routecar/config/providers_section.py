@@ -166,7 +166,8 @@ PROVIDER = Tagged(
     "type",
     "wire protocol: openai (also vLLM, Ollama, Groq, DeepSeek, Mistral, xAI), anthropic, gemini, azure "
     "(Azure OpenAI: base_url is the resource endpoint, a deployment's model its deployment name), bedrock "
-    "(AWS Bedrock: Converse for chat, InvokeModel for Titan and Cohere embeddings; SigV4-signed), vertex "
+    "(AWS Bedrock: Converse for chat, InvokeModel for Claude asked on /v1/messages and for Titan and Cohere "
+    "embeddings; SigV4-signed), vertex "
     "(Gemini, Claude and text-embedding models on Google Vertex AI, OAuth2 bearer tokens)",
     COMMON,
     {t: TYPE_KEYS.get(t, ()) for t in PROVIDER_TYPES},

@@ -16,10 +16,12 @@ from urllib.parse import quote
 import orjson
 
 from ..config.model import ProviderConfig
+from . import bedrock_anthropic as claude
 from . import bedrock_embeddings as embeddings
 from . import canonical
 from . import upstream_http as http
 from .base import ChatCall, Framer, Translation, UpstreamError, UpstreamRequest
+from .anthropic import message_to_completion
 from .bedrock_request import build_body
 from .bedrock_stream import BedrockStreamDecoder, converse_to_completion
 from .credentials import Credentials
@@ -62,6 +64,9 @@ class BedrockAdapter:
         self._new_id = new_id
 
     def chat_request(self, call: ChatCall, notes: Translation) -> UpstreamRequest:
+        if claude.wants_invoke(call):
+            return claude.invoke_request(call, _url(call.provider, f"/model/{quote(call.upstream_model, safe='')}"),
+                                         http.json_headers(call.provider, {}), _framer)
         out = build_body(call, notes)
         action = "converse-stream" if call.stream else "converse"
         headers = http.json_headers(call.provider, {})
@@ -74,10 +79,15 @@ class BedrockAdapter:
         data = orjson.loads(payload)
         if not isinstance(data, dict):
             raise ValueError("response is not a Converse answer")
+        if data.get("type") == "message":  # InvokeModel's answer for an Anthropic app (bedrock_anthropic.py)
+            if not isinstance(data.get("content"), list):
+                raise ValueError("response is not an Anthropic message (no 'content' list)")
+            return message_to_completion(data, upstream_model, int(self._clock()))
         return converse_to_completion(data, upstream_model, int(self._clock()), self._new_id)
 
-    def stream_decoder(self, upstream_model: str) -> BedrockStreamDecoder:
-        return BedrockStreamDecoder(upstream_model, self._clock, self._new_id)
+    def stream_decoder(self, upstream_model: str, native: bool = False) -> BedrockStreamDecoder:
+        """`native`: an InvokeModel stream whose Anthropic events pass through to the app."""
+        return BedrockStreamDecoder(upstream_model, self._clock, self._new_id, native)
 
     def embeddings_request(self, provider: ProviderConfig, upstream_model: str,
                            body: dict[str, Any]) -> UpstreamRequest:

@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 
 from . import canonical
+from .anthropic_stream import AnthropicStreamDecoder
 from .base import Chunk, SSEEvent, UpstreamStreamError
+from .bedrock_anthropic import unwrap_chunk
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -70,17 +72,30 @@ def converse_to_completion(data: dict[str, Any], upstream_model: str, created: i
 
 
 class BedrockStreamDecoder:
-    __slots__ = ("done", "_header", "_tools")
+    """ConverseStream's events; or InvokeModel's `chunk` frames of a Claude model, each an
+    Anthropic event, decoded by the Anthropic decoder (`native`: passed through to the app)."""
 
-    def __init__(self, upstream_model: str, clock: canonical.Clock, new_id: canonical.IdFactory) -> None:
+    __slots__ = ("done", "_header", "_tools", "_model", "_clock", "_native", "_anthropic")
+
+    def __init__(self, upstream_model: str, clock: canonical.Clock, new_id: canonical.IdFactory,
+                 native: bool = False) -> None:
         self.done = False
         self._header = canonical.ChunkHeader("chatcmpl-" + new_id(""), int(clock()), upstream_model)
         self._tools: dict[int, int] = {}  # content block index -> tool call index
+        self._model, self._clock, self._native = upstream_model, clock, native
+        self._anthropic: AnthropicStreamDecoder | None = None
 
     def feed(self, event: SSEEvent) -> list[Chunk]:
         kind = event.event or ""
         if kind.startswith(("exception:", "error:")):
             raise _stream_error(kind, event.data)
+        if kind == "chunk":
+            inner = self._anthropic
+            if inner is None:
+                inner = self._anthropic = AnthropicStreamDecoder(self._model, self._clock, self._native)
+            chunks = inner.feed(unwrap_chunk(event))
+            self.done = inner.done
+            return chunks
         data = orjson.loads(event.data)  # ValueError on garbage: the dispatcher calls it malformed
         if not isinstance(data, dict):
             raise ValueError("stream event is not a JSON object")

@@ -13,7 +13,7 @@ import importlib
 from ..config.model import PROVIDER_TYPES, ProviderConfig
 from .base import Adapter
 from .credentials import Credentials
-from .vertex_anthropic import is_claude
+from . import bedrock_anthropic, vertex_anthropic
 
 
 def adapter_for(provider_type: str) -> Adapter:
@@ -33,8 +33,11 @@ def credentials_for(provider: ProviderConfig) -> Credentials | None:
 
 
 def answer_protocol(provider_type: str, upstream_model: str) -> str:
-    """The wire protocol a deployment answers in: its provider type's, except Claude models on
-    Vertex, which answer in Anthropic's (so /v1/messages passes their answers through too)."""
-    if provider_type == "vertex" and is_claude(upstream_model):
+    """The protocol a deployment answers an Anthropic app in: its provider type's, except Claude
+    models on Vertex and on Bedrock (InvokeModel), which answer in Anthropic's, so /v1/messages
+    passes their answers through too."""
+    if provider_type == "vertex" and vertex_anthropic.is_claude(upstream_model):
+        return "anthropic"
+    if provider_type == "bedrock" and bedrock_anthropic.is_claude(upstream_model):
         return "anthropic"
     return provider_type
