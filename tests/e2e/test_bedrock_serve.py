@@ -246,7 +246,8 @@ async def test_an_anthropic_app_reaches_claude_on_bedrock_through_invoke_model(c
             message = await ant.messages.create(
                 model="haiku", max_tokens=256, thinking={"type": "enabled", "budget_tokens": 128},
                 system=[{"type": "text", "text": "Policy.", "cache_control": {"type": "ephemeral"}}],
-                messages=[{"role": "user", "content": "Hello"}])
+                messages=[{"role": "user", "content": "Hello"}],
+                extra_headers={"anthropic-beta": "context-1m-2025-08-07, interleaved-thinking-2025-05-14"})
             assert [b.type for b in message.content] == ["thinking", "text"]
             assert message.content[0].signature == "sig-0" and message.content[1].text == "Salut."
             assert message.usage.cache_creation_input_tokens == 12 and message.id == "msg_bdrk_0"
@@ -256,6 +257,7 @@ async def test_an_anthropic_app_reaches_claude_on_bedrock_through_invoke_model(c
             assert "model" not in sent and "stream" not in sent and sent["anthropic_version"] == "bedrock-2023-05-31"
             assert sent["thinking"] == {"type": "enabled", "budget_tokens": 128}
             assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
+            assert sent["anthropic_beta"] == ["context-1m-2025-08-07", "interleaved-thinking-2025-05-14"]
             check_sigv4("POST", unary.url, unary.headers, unary.body, KEY_ID, SECRET, REGION)
 
             async with ant.messages.stream(model="haiku", max_tokens=256,

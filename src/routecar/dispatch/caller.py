@@ -64,7 +64,8 @@ class UpstreamCaller:
             wire = adapter.count_tokens_request(provider, dep.model, request.body)  # type: ignore[attr-defined]
         else:
             notes = Translation()
-            call = ChatCall(provider, dep.model, request.body, request.stream, cand.model.max_output_tokens)  # type: ignore[arg-type]
+            call = ChatCall(provider, dep.model, request.body, request.stream,  # type: ignore[arg-type]
+                            cand.model.max_output_tokens, request.headers)
             wire = adapter.chat_request(call, notes)
             dropped = notes.dropped_params
         if provider.forward_headers and request.headers:

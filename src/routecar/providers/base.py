@@ -24,6 +24,9 @@ class ChatCall(NamedTuple):
     stream: bool
     # The catalog's max_output_tokens, for protocols that want a limit when the app gave none.
     default_max_tokens: int | None = None
+    # The app's request headers (lower-case names), for protocols that carry one in the body:
+    # Bedrock's InvokeModel takes Anthropic's beta flags as `anthropic_beta`, not as a header.
+    app_headers: Mapping[str, str] | None = None
 
 
 @dataclass(slots=True)

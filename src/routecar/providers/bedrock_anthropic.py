@@ -3,7 +3,8 @@
 A request that came in on /v1/messages for an Anthropic model on Bedrock (`anthropic.claude-...`,
 an inference profile such as `us.anthropic.claude-...`, or an ARN naming one) goes to
 `/model/{id}/invoke` (`/invoke-with-response-stream` for a stream) as the app wrote it: `model`
-and `stream` taken out, `anthropic_version: bedrock-2023-05-31` added. So `cache_control`,
+and `stream` taken out, `anthropic_version: bedrock-2023-05-31` added, and the app's
+`anthropic-beta` header as the `anthropic_beta` list Bedrock reads in the body. So `cache_control`,
 `thinking`, documents and fields routecar has never heard of work as on Anthropic's own API,
 which Converse would not carry. The answer is Anthropic's message; a stream's event-stream
 `chunk` frames each carry one Anthropic event (`{"bytes": base64(event JSON)}`), and they go back
@@ -39,6 +40,11 @@ def invoke_request(call: ChatCall, url: str, headers: dict[str, str], framer: Fr
     body.pop("model", None)
     body.pop("stream", None)
     body["anthropic_version"] = BEDROCK_ANTHROPIC_VERSION
+    beta = call.app_headers.get("anthropic-beta") if call.app_headers is not None else None
+    if beta and "anthropic_beta" not in body:
+        flags = [flag.strip() for flag in beta.split(",") if flag.strip()]
+        if flags:
+            body["anthropic_beta"] = flags
     if call.stream:
         headers["accept"] = EVENTSTREAM
         # A cascade fetches a whole answer even for a streaming app: then nothing passes through.
