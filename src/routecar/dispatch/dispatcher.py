@@ -4,9 +4,10 @@ The loop (docs/failure-semantics.md): take the next candidate, ask health whethe
 classify the outcome as a value, tell health, and fail over while `retry_on`, the retry
 budget, `max_attempts` and the deadline allow. When nothing could even be tried it either
 probes the soonest-recovering open circuit (panic mode) or waits for the soonest rate-limit
-reset within the deadline, then answers with the right status and `Retry-After`. A cascade
-runs its steps through the same loop (dispatch/cascade.py). A stream is handed over once its
-first content chunk is in; from then on it reports its own end to health (dispatch/stream.py).
+reset within the deadline, then answers with the right status and `Retry-After`
+(dispatch/final_errors.py). A cascade runs its steps through the same loop
+(dispatch/cascade.py). A stream is handed over once its first content chunk is in; from then
+on it reports its own end to health (dispatch/stream.py).
 
 Everything with a time in it goes through the injected `clock` and `sleep`, and the network
 through the injected `Caller`, so tests drive every path with a manual clock.
@@ -26,6 +27,7 @@ from ..router.plan import Candidate, Plan
 from .attempt import OpenedStream
 from .attempt_log import Answered, AttemptLog
 from .caller import Caller
+from .final_errors import RATE_LIMIT_SKIPS, deadline_error, final_error, upstream_fatal
 from ..shared.limits import SharedLimits  # no redis import: see shared/
 from ..shared.results import Allowed, Limited
 from .outcome import Outcome
@@ -37,8 +39,6 @@ from .hedge import LOST, hedge_config, hedge_delay, loser_cost, mark_lost, race,
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[Any]]
 
-# Why a candidate may be passed over for now that a wait can cure.
-RATE_LIMIT_SKIPS = frozenset({"cooling_down", "no_headroom", "rpm_limit", "tpm_limit"})
 
 
 class Dispatcher:
@@ -113,7 +113,7 @@ class Dispatcher:
                 if cand.dep_id in raced:
                     continue
                 if self.clock() >= deadline:
-                    return self._deadline_error(log)
+                    return deadline_error(log)
                 if min_window is not None and (cand.model.context_window or 0) <= min_window:
                     log.skip(cand, "context too small (upstream said the prompt does not fit)")
                     continue
@@ -126,7 +126,7 @@ class Dispatcher:
                     log.skip(cand, "retry budget exhausted")
                     if self._on_budget_exhausted:
                         self._on_budget_exhausted()
-                    return self._final_error(log, last, budget_exhausted=True)
+                    return final_error(log, last, self.clock(), budget_exhausted=True)
                 if self.limits is not None:
                     refused = await self._fleet_limits(cand, admission, request, log)
                     if refused is not None:
@@ -153,7 +153,7 @@ class Dispatcher:
                     return result
                 last = result
                 if not fails_over(result, self.config.retry_on_for(cand.deployment.provider)):
-                    return self._upstream_fatal(result)
+                    return upstream_fatal(result, self._redact)
                 if result.context_length:
                     min_window = cand.model.context_window or 0
                 elif result.health_kind == "failure":
@@ -188,7 +188,7 @@ class Dispatcher:
             candidates, again = again, []
             delay = self._backoff(log.count)
             if self.clock() + delay >= deadline:
-                return self._deadline_error(log)
+                return deadline_error(log)
             await self._sleep(delay)
             log.slept += delay
         if unsupported is not None and not log.count:
@@ -197,8 +197,8 @@ class Dispatcher:
                                  error_type="invalid_request_error", param=unsupported.param)
         if last is not None and last.context_length:
             # No candidate with a larger window was left: the provider's own 400 and message.
-            return self._upstream_fatal(last)
-        return self._final_error(log, last)
+            return upstream_fatal(last, self._redact)
+        return final_error(log, last, self.clock())
 
     # -- one attempt ------------------------------------------------------------------------
 
@@ -389,60 +389,10 @@ class Dispatcher:
         log.forget_skips()
         return True
 
-    # -- answers when everything failed -----------------------------------------------------
-
     def _backoff(self, attempt_no: int) -> float:
         backoff = self.config.resilience.retry.backoff
         cap = min(backoff.max, backoff.base * (2 ** max(0, attempt_no - 1)))
         return cap * (0.5 + 0.5 * self._rng())  # jitter: spread retries of many pods apart
-
-    def _deadline_error(self, log: AttemptLog) -> DispatchError:
-        return DispatchError(504, "timeout", "The request deadline passed before any provider answered. "
-                             + log.summary(), "deadline_exceeded", error_type="timeout_error")
-
-    def _upstream_fatal(self, failure: AttemptFailure) -> DispatchError:
-        status = failure.status or 502
-        message = self._redact(failure.error.message if failure.error else failure.describe())
-        etype = failure.error.type if failure.error else "upstream_error"
-        code = (failure.error.code if failure.error else None) or "upstream_error"
-        return DispatchError(status, "upstream_error" if status >= 500 else "bad_request", message, code,
-                             error_type=etype or "invalid_request_error")
-
-    def _final_error(self, log: AttemptLog, last: AttemptFailure | None,
-                     budget_exhausted: bool = False) -> DispatchError:
-        retry_at = log.soonest_retry_at()
-        retry_after = max(1.0, retry_at - self.clock()) if retry_at is not None else None
-        summary = log.summary()
-        if log.count:
-            if log.all_rate_limited():
-                ra = retry_after or _retry_after_from(last) or 1.0
-                return DispatchError(429, "rate_limited", "Every candidate is rate limited. " + summary,
-                                     "rate_limited", ra, "rate_limit_error")
-            if last is not None and last.kind.endswith("timeout") and log.all_timed_out():
-                return DispatchError(504, "timeout", "Every attempt timed out. " + summary, "upstream_timeout",
-                                     error_type="timeout_error")
-            why = "Retry budget exhausted after a failure. " if budget_exhausted else "Every attempt failed upstream. "
-            if log.panic:
-                return DispatchError(503, "circuit_open", why + summary, "upstream_error", retry_after)
-            return DispatchError(502, "upstream_error", why + summary, "upstream_error", retry_after)
-        reasons = log.skip_reasons()
-        if reasons & RATE_LIMIT_SKIPS:
-            return DispatchError(429, "rate_limited", "Every candidate is rate limited or cooling down. " + summary,
-                                 "rate_limited", retry_after or 1.0, "rate_limit_error")
-        if "circuit_open" in reasons:
-            return DispatchError(503, "circuit_open", "Every candidate's circuit is open. " + summary,
-                                 "circuit_open", retry_after or 1.0, "service_unavailable")
-        return DispatchError(502, "upstream_error", "No candidate could be tried. " + summary, "upstream_error")
-
-
-def _retry_after_from(failure: AttemptFailure | None) -> float | None:
-    if failure is None or not failure.headers:
-        return None
-    value = failure.headers.get("retry-after") or failure.headers.get("Retry-After")
-    try:
-        return max(1.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _total_tokens(body: dict[str, Any]) -> int | None:
