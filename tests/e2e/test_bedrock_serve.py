@@ -51,6 +51,15 @@ class Seen:
     body: bytes
 
 
+async def event_stream(request: web.Request, frames: list[bytes]) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
+    await resp.prepare(request)
+    for frame in frames:
+        await resp.write(frame)
+    await resp.write_eof()
+    return resp
+
+
 @dataclass
 class ConverseServer:
     url: str = ""
@@ -67,12 +76,7 @@ class ConverseServer:
                     {"message": "Your request exceeded the service quota for your account."}, status=400,
                     headers={"X-Amzn-ErrorType": "ServiceQuotaExceededException:http://internal.amazon.com/coral/"})
             if request.raw_path.endswith("/invoke-with-response-stream"):  # Claude, Anthropic's events
-                resp = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
-                await resp.prepare(request)
-                for frame in CLAUDE_INVOKE_STREAM:
-                    await resp.write(frame)
-                await resp.write_eof()
-                return resp
+                return await event_stream(request, CLAUDE_INVOKE_STREAM)
             if request.raw_path.endswith("/invoke") and "anthropic.claude" in request.raw_path:
                 return web.json_response(CLAUDE_MESSAGE)
             if request.raw_path.endswith("/invoke"):  # Cohere embed: one vector per text
@@ -82,12 +86,7 @@ class ConverseServer:
             if request.raw_path.endswith("/converse"):
                 return web.json_response(CONVERSE)
             if request.raw_path.endswith("/converse-stream"):
-                resp = web.StreamResponse(headers={"Content-Type": "application/vnd.amazon.eventstream"})
-                await resp.prepare(request)
-                for frame in CONVERSE_STREAM:
-                    await resp.write(frame)
-                await resp.write_eof()
-                return resp
+                return await event_stream(request, CONVERSE_STREAM)
             return web.json_response({"message": "Unknown operation"}, status=404)
 
         app = web.Application()

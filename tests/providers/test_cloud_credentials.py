@@ -175,6 +175,25 @@ async def test_no_credentials_file_and_no_adc_means_no_credentials(tmp_path: Pat
         await creds.close()
 
 
+async def loopback(app: web.Application) -> tuple[web.AppRunner, str]:
+    """`app` served on a free loopback port: its runner (to clean up) and its origin URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No source in botocore's chain but the one a test then sets (no keys, files, IMDS)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
 async def test_pod_identity_credentials_are_refreshed_before_they_expire(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """EKS Pod Identity as botocore sees it: a container credentials endpoint (here on loopback)
@@ -193,18 +212,11 @@ async def test_pod_identity_credentials_are_refreshed_before_they_expire(tmp_pat
 
     app = web.Application()
     app.router.add_get("/v1/credentials", creds)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner, origin = await loopback(app)
     token_file = tmp_path / "eks-pod-identity-token"
     token_file.write_text("pod-identity-token")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    endpoint = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/credentials"
+    no_aws_credentials(monkeypatch, tmp_path)
+    endpoint = f"{origin}/v1/credentials"
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint)
     monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", str(token_file))
     aws = AwsCredentials(bedrock_provider(), poll_every=0.01)
@@ -291,24 +303,15 @@ async def test_irsa_web_identity_credentials_from_sts_are_refreshed_with_the_rot
 
     app = web.Application()
     app.router.add_post("/", sts)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner, origin = await loopback(app)
     token_file = tmp_path / "token"
     token_file.write_text("sa-token-1")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                 "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    no_aws_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
     monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token_file))
     monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/routecar")
     monkeypatch.setenv("AWS_ROLE_SESSION_NAME", "routecar-test")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{runner.addresses[0][1]}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", origin)
     aws = AwsCredentials(bedrock_provider(), poll_every=0.01)
     try:
         await aws.start()
