@@ -97,14 +97,15 @@ class Entry:
             answer["model"] = model
         return answer
 
-    def passthrough(self, raw: bytes | None, provider_type: str, model: str,
+    def passthrough(self, raw: bytes | None, protocol: str, model: str,
                     body: dict[str, Any]) -> bytes | None:
         """The upstream's own answer bytes with `model` set, when this entry point speaks the
-        provider's protocol; None: encode the canonical answer instead. `body` is the answer
+        `protocol` the deployment answered in (providers/registry.py: answer_protocol); None:
+        encode the canonical answer instead. `body` is the answer
         as parsed; on the chat entry it is `raw` itself parsed (OpenAI's shape is the canonical
         one), so when it already names `model` (the usual case) the bytes are the answer as
         they are, with no scan of them (~1 us in a loop, several in the busy server)."""
-        if raw is None or provider_type != self.native:
+        if raw is None or protocol != self.native:
             return None
         if self.protocol == "openai" and body.get("model") == model:
             return raw
